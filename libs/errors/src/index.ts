@@ -1,0 +1,6 @@
+export {
+  MeshidError,
+  isMeshidError,
+  type ErrorKind,
+  type MeshidErrorOptions,
+} from "./meshid-error";

@@ -1,0 +1,2 @@
+export { getFreePort } from "./ports";
+export { createTempDir, type TempDir } from "./temp-dir";
