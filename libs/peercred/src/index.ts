@@ -1,0 +1,1 @@
+export { getPeerCredentials, PEERCRED_UNAVAILABLE, type PeerCredentials } from "./peer-credentials";
