@@ -1,0 +1,240 @@
+import { createSecureContext, type PeerCertificate } from "node:tls";
+import { experimental, type ChannelCredentials, type ServerCredentials } from "@grpc/grpc-js";
+import { MeshidError } from "@meshid/errors";
+import { parseSpiffeId, type SpiffeId } from "@meshid/spiffe";
+import { uriSansFromSubjectAltName } from "./peer-identity";
+
+/** PEM material of one X509-SVID plus the trust bundle used to verify peers. */
+export interface TlsMaterial {
+  /** Leaf certificate first, then intermediates, PEM. */
+  certChainPem: string;
+  /** Private key of the leaf, PEM (PKCS#8). Never logged. */
+  keyPem: string;
+  /** Trusted X.509 authorities (one or more CA certificates), PEM. */
+  bundlePem: string;
+}
+
+/**
+ * Supplies the current X509-SVID and bundle and announces rotations. grpc-kit reads `current()`
+ * when it starts using the source and then follows `subscribe`; new TLS handshakes use the latest
+ * material, established connections keep theirs.
+ */
+export interface SvidSource {
+  /** Returns the material to use now. */
+  current(): TlsMaterial;
+  /** Calls `listener` after every change; returns a function that unsubscribes. */
+  subscribe(listener: (material: TlsMaterial) => void): () => void;
+}
+
+/** An {@link SvidSource} whose material is replaced with `set` (agents, tests). */
+export interface MutableSvidSource extends SvidSource {
+  /**
+   * Replaces the material and notifies subscribers synchronously.
+   * @throws MeshidError `invalid_argument` / `grpc.tls.material_invalid` when Node cannot build a
+   *   TLS context from it (the previous material stays in use).
+   */
+  set(material: TlsMaterial): void;
+}
+
+/**
+ * Checks that Node can build a TLS context from `material` (PEM parses, key matches the leaf).
+ * @throws MeshidError `invalid_argument` / `grpc.tls.material_invalid` otherwise; the message
+ *   never contains key material.
+ */
+export function assertUsableTlsMaterial(material: TlsMaterial): void {
+  try {
+    createSecureContext({
+      cert: material.certChainPem,
+      key: material.keyPem,
+      ca: material.bundlePem,
+    });
+  } catch (err) {
+    throw new MeshidError(
+      "invalid_argument",
+      "grpc.tls.material_invalid",
+      "TLS material is unusable (certificate chain, key or bundle)",
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * Returns an {@link SvidSource} that always serves `material` and never changes.
+ * @throws MeshidError `grpc.tls.material_invalid` when the material is unusable.
+ */
+export function createStaticSvidSource(material: TlsMaterial): SvidSource {
+  assertUsableTlsMaterial(material);
+  const frozen = Object.freeze({ ...material });
+  return { current: () => frozen, subscribe: () => () => undefined };
+}
+
+/**
+ * Returns a {@link MutableSvidSource} starting with `initial`.
+ * @throws MeshidError `grpc.tls.material_invalid` when `initial` is unusable.
+ */
+export function createMutableSvidSource(initial: TlsMaterial): MutableSvidSource {
+  assertUsableTlsMaterial(initial);
+  let material: TlsMaterial = Object.freeze({ ...initial });
+  const listeners = new Set<(m: TlsMaterial) => void>();
+  return {
+    current: () => material,
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => {
+        listeners.delete(listener);
+      };
+    },
+    set(next) {
+      assertUsableTlsMaterial(next);
+      material = Object.freeze({ ...next });
+      for (const listener of [...listeners]) listener(material);
+    },
+  };
+}
+
+/**
+ * Adapts an {@link SvidSource} to grpc-js's `CertificateProvider` (identity and CA updates). It
+ * subscribes to the source while grpc-js has listeners and pushes the current material to every
+ * new listener at once.
+ */
+export function certificateProviderFromSvidSource(
+  source: SvidSource,
+): experimental.CertificateProvider {
+  const caListeners = new Set<experimental.CaCertificateUpdateListener>();
+  const identityListeners = new Set<experimental.IdentityCertificateUpdateListener>();
+  let unsubscribe: (() => void) | undefined;
+
+  const caUpdate = (m: TlsMaterial): experimental.CaCertificateUpdate => ({
+    caCertificate: Buffer.from(m.bundlePem),
+  });
+  const identityUpdate = (m: TlsMaterial): experimental.IdentityCertificateUpdate => ({
+    certificate: Buffer.from(m.certChainPem),
+    privateKey: Buffer.from(m.keyPem),
+  });
+
+  const refresh = (): void => {
+    const listening = caListeners.size + identityListeners.size > 0;
+    if (listening && unsubscribe === undefined) {
+      unsubscribe = source.subscribe((m) => {
+        // Identity first, then CA: a server briefly holding the new SVID with the old bundle
+        // still verifies every peer it verified before.
+        for (const l of [...identityListeners]) l(identityUpdate(m));
+        for (const l of [...caListeners]) l(caUpdate(m));
+      });
+    } else if (!listening && unsubscribe !== undefined) {
+      unsubscribe();
+      unsubscribe = undefined;
+    }
+  };
+
+  return {
+    addCaCertificateListener(listener) {
+      caListeners.add(listener);
+      refresh();
+      listener(caUpdate(source.current()));
+    },
+    removeCaCertificateListener(listener) {
+      caListeners.delete(listener);
+      refresh();
+    },
+    addIdentityCertificateListener(listener) {
+      identityListeners.add(listener);
+      refresh();
+      listener(identityUpdate(source.current()));
+    },
+    removeIdentityCertificateListener(listener) {
+      identityListeners.delete(listener);
+      refresh();
+    },
+  };
+}
+
+/**
+ * Whether a TLS server asks clients for a certificate: `require` rejects handshakes without a
+ * valid client X509-SVID; `request` (attestation-style) lets clients without a certificate in,
+ * and a certificate that is sent but does not verify against the bundle is never trusted (the
+ * call has no `callerSpiffeId`).
+ */
+export type ClientCertificateMode = "require" | "request";
+
+/** TLS options of a gRPC server. */
+export interface ServerTlsOptions {
+  /** The server's rotating X509-SVID and the bundle that verifies client certificates. */
+  source: SvidSource;
+  /** See {@link ClientCertificateMode}. */
+  clientCertificate: ClientCertificateMode;
+}
+
+/**
+ * Builds grpc-js server credentials that follow `options.source`.
+ *
+ * Why this mechanism: grpc-js 1.14's `createCertificateProviderServerCredentials` registers a
+ * watcher on each listening `http2.SecureServer` and calls `setSecureContext()` on every provider
+ * update. Node applies a new secure context to new handshakes only, so rotation neither restarts
+ * the listener nor drops live connections (no reconnect storm), and it needs no private grpc-js
+ * API. The alternative — `createConnectionInjector` with our own `tls.Server` — would also work
+ * but duplicates grpc-js's listener, channelz and shutdown handling.
+ */
+export function createServerTlsCredentials(options: ServerTlsOptions): ServerCredentials {
+  const provider = certificateProviderFromSvidSource(options.source);
+  // The same provider serves identity and CA, which also sidesteps grpc-js's swapped parameter
+  // names in this factory.
+  return experimental.createCertificateProviderServerCredentials(
+    provider,
+    provider,
+    options.clientCertificate === "require",
+  );
+}
+
+/**
+ * Which server SPIFFE IDs a client accepts: one exact ID, or a predicate. Without it any
+ * SPIFFE ID whose certificate chains to the bundle is accepted.
+ */
+export type ServerIdMatcher = SpiffeId | ((id: SpiffeId) => boolean);
+
+/** TLS options of a gRPC channel. */
+export interface ChannelTlsOptions {
+  /** The client's rotating X509-SVID (sent as client certificate) and the bundle. */
+  source: SvidSource;
+  /** See {@link ServerIdMatcher}. */
+  serverId?: ServerIdMatcher;
+}
+
+/**
+ * Verifies the server certificate's SPIFFE ID (its single URI SAN) instead of its hostname;
+ * Node calls it only after the chain verified against the bundle. Returns an error to abort the
+ * handshake, `undefined` to accept.
+ */
+export function checkServerSpiffeId(
+  cert: PeerCertificate,
+  serverId: ServerIdMatcher | undefined,
+): Error | undefined {
+  const uris = uriSansFromSubjectAltName(cert.subjectaltname);
+  if (uris.length !== 1 || uris[0] === undefined) {
+    return new Error("server certificate does not carry exactly one SPIFFE ID URI SAN");
+  }
+  let id: SpiffeId;
+  try {
+    id = parseSpiffeId(uris[0]);
+  } catch {
+    return new Error("server certificate URI SAN is not a valid SPIFFE ID");
+  }
+  if (serverId === undefined) return undefined;
+  const accepted =
+    typeof serverId === "function" ? serverId(id) : serverId.toString() === id.toString();
+  return accepted ? undefined : new Error(`unexpected server SPIFFE ID ${id.toString()}`);
+}
+
+/**
+ * Builds grpc-js channel credentials that present the client SVID of `options.source`, verify
+ * the server chain against its bundle and the server SPIFFE ID with {@link checkServerSpiffeId}.
+ * grpc-js builds a fresh secure context from the latest material for each new connection, so
+ * rotation leaves working connections alone.
+ */
+export function createChannelTlsCredentials(options: ChannelTlsOptions): ChannelCredentials {
+  const provider = certificateProviderFromSvidSource(options.source);
+  const { serverId } = options;
+  return experimental.createCertificateProviderChannelCredentials(provider, provider, {
+    checkServerIdentity: (_hostname, cert) => checkServerSpiffeId(cert, serverId),
+  });
+}
