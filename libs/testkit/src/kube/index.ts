@@ -1,0 +1,12 @@
+export {
+  startKubeApiServer,
+  type FailNextParams,
+  type KubeApiRequest,
+  type KubeApiServer,
+  type KubeApiServerOptions,
+  type KubeObjectRef,
+  type ListKubeObjectsParams,
+} from "./api-server";
+export { startKubeletStandIn, type KubeletStandIn, type KubeletStandInOptions } from "./kubelet";
+export type { IssueServiceAccountTokenParams, ServiceAccountTokenClaims } from "./token-review";
+export type { KubeObject, KubeObjectMeta } from "./types";
