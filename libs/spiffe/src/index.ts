@@ -18,3 +18,15 @@ export {
   type Selector,
   type ValidateSelectorOptions,
 } from "./selector";
+export {
+  bundleDer,
+  bundleFromDer,
+  createBundle,
+  type Bundle,
+  type BundleFromCertificatesOptions,
+  type CreateBundleParams,
+  type JwtAuthority,
+} from "./bundle";
+export { bundleFromPem, bundleToPem, derToPem } from "./bundle-pem";
+export { JWK_USE_JWT_SVID, JWK_USE_X509_SVID, bundleFromJwks, bundleToJwks } from "./bundle-jwks";
+export { concatDer, splitDerCertificates } from "./der-certificates";
