@@ -150,7 +150,11 @@ export interface KubeApiServer {
   tokenClaims(token: string): ServiceAccountTokenClaims | undefined;
   /** The latest global resourceVersion. */
   resourceVersion(): number;
-  /** Drops all retained watch history: watching from any older resourceVersion then gets 410. */
+  /**
+   * Drops all retained watch history and advances the resourceVersion: a watch (or list
+   * continue token) from any resourceVersion handed out before gets 410 Expired, so informers
+   * re-list. Combine with {@link closeWatches} to force running informers through that.
+   */
   compactHistory(): void;
   /** Ends every open watch stream now (like the real server's watch timeout). */
   closeWatches(): void;

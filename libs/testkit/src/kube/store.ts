@@ -104,7 +104,10 @@ export interface KubeStore {
   remove(params: DeleteObjectParams): KubeObject;
   /** Recorded events with resourceVersion > `after`; throws 410 when `after` was compacted. */
   eventsSince(after: number): KubeStoreEvent[];
-  /** Drops all retained history (watches from any older resourceVersion then get 410). */
+  /**
+   * Drops all retained history and advances the revision: a watch or continue token from any
+   * resourceVersion handed out before then gets 410 Expired.
+   */
   compact(): void;
   /** Calls `listener` synchronously for every change; returns the unsubscribe function. */
   subscribe(listener: (event: KubeStoreEvent) => void): () => void;
@@ -470,7 +473,10 @@ export function createKubeStore(options: KubeStoreOptions = {}): KubeStore {
     },
 
     compact() {
+      // Advancing the revision makes every resourceVersion handed out so far too old, while
+      // lists taken afterwards get a fresh one that can be watched from.
       history.length = 0;
+      revision++;
       compacted = revision;
     },
 
