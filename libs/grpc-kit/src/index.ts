@@ -41,12 +41,16 @@ export {
 } from "./server";
 export {
   assertUsableTlsMaterial,
+  certificateProviderFromBundleSource,
   certificateProviderFromSvidSource,
   checkServerSpiffeId,
   createChannelTlsCredentials,
   createMutableSvidSource,
   createServerTlsCredentials,
+  createStaticBundleSource,
   createStaticSvidSource,
+  type BundleMaterial,
+  type BundleSource,
   type ChannelTlsOptions,
   type ClientCertificateMode,
   type MutableSvidSource,

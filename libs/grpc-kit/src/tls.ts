@@ -4,14 +4,29 @@ import { MeshidError } from "@meshid/errors";
 import { parseSpiffeId, type SpiffeId } from "@meshid/spiffe";
 import { uriSansFromSubjectAltName } from "./peer-identity";
 
+/** The trust bundle used to verify peers. */
+export interface BundleMaterial {
+  /** Trusted X.509 authorities (one or more CA certificates), PEM. */
+  bundlePem: string;
+}
+
 /** PEM material of one X509-SVID plus the trust bundle used to verify peers. */
-export interface TlsMaterial {
+export interface TlsMaterial extends BundleMaterial {
   /** Leaf certificate first, then intermediates, PEM. */
   certChainPem: string;
   /** Private key of the leaf, PEM (PKCS#8). Never logged. */
   keyPem: string;
-  /** Trusted X.509 authorities (one or more CA certificates), PEM. */
-  bundlePem: string;
+}
+
+/**
+ * Supplies only a trust bundle and announces changes: for clients that verify the server but
+ * have no SVID yet (node attestation). Every {@link SvidSource} is also a `BundleSource`.
+ */
+export interface BundleSource {
+  /** Returns the bundle to use now. */
+  current(): BundleMaterial;
+  /** Calls `listener` after every change; returns a function that unsubscribes. */
+  subscribe(listener: (material: BundleMaterial) => void): () => void;
 }
 
 /**
@@ -59,6 +74,27 @@ export function assertUsableTlsMaterial(material: TlsMaterial): void {
 }
 
 /**
+ * Returns a {@link BundleSource} that always serves `material`.
+ * @throws MeshidError `invalid_argument` / `grpc.tls.bundle_invalid` when the PEM does not parse.
+ */
+export function createStaticBundleSource(material: BundleMaterial): BundleSource {
+  try {
+    createSecureContext({ ca: material.bundlePem });
+  } catch (err) {
+    throw new MeshidError(
+      "invalid_argument",
+      "grpc.tls.bundle_invalid",
+      "trust bundle is unusable",
+      {
+        cause: err,
+      },
+    );
+  }
+  const frozen = Object.freeze({ bundlePem: material.bundlePem });
+  return { current: () => frozen, subscribe: () => () => undefined };
+}
+
+/**
  * Returns an {@link SvidSource} that always serves `material` and never changes.
  * @throws MeshidError `grpc.tls.material_invalid` when the material is unusable.
  */
@@ -100,17 +136,46 @@ export function createMutableSvidSource(initial: TlsMaterial): MutableSvidSource
 export function certificateProviderFromSvidSource(
   source: SvidSource,
 ): experimental.CertificateProvider {
+  return createCertificateProvider(source, (m) => ({
+    certificate: Buffer.from(m.certChainPem),
+    privateKey: Buffer.from(m.keyPem),
+  }));
+}
+
+/**
+ * Adapts a {@link BundleSource} to a grpc-js `CertificateProvider` that only supplies CA updates.
+ */
+export function certificateProviderFromBundleSource(
+  source: BundleSource,
+): experimental.CertificateProvider {
+  return createCertificateProvider<BundleMaterial>(source, undefined);
+}
+
+// grpc-js registers its watcher only after adding provider listeners, so a synchronous first
+// update would be missed and the server would drop every connection; deliver it on the next
+// microtask instead (before any connection can be accepted).
+function deliverInitial(deliver: () => void): void {
+  queueMicrotask(deliver);
+}
+
+interface MaterialSource<M extends BundleMaterial> {
+  current(): M;
+  subscribe(listener: (material: M) => void): () => void;
+}
+
+function createCertificateProvider<M extends BundleMaterial>(
+  source: MaterialSource<M>,
+  identityOf: ((m: M) => experimental.IdentityCertificateUpdate) | undefined,
+): experimental.CertificateProvider {
   const caListeners = new Set<experimental.CaCertificateUpdateListener>();
   const identityListeners = new Set<experimental.IdentityCertificateUpdateListener>();
   let unsubscribe: (() => void) | undefined;
 
-  const caUpdate = (m: TlsMaterial): experimental.CaCertificateUpdate => ({
+  const caUpdate = (m: M): experimental.CaCertificateUpdate => ({
     caCertificate: Buffer.from(m.bundlePem),
   });
-  const identityUpdate = (m: TlsMaterial): experimental.IdentityCertificateUpdate => ({
-    certificate: Buffer.from(m.certChainPem),
-    privateKey: Buffer.from(m.keyPem),
-  });
+  const identityUpdate = (m: M): experimental.IdentityCertificateUpdate | null =>
+    identityOf === undefined ? null : identityOf(m);
 
   const refresh = (): void => {
     const listening = caListeners.size + identityListeners.size > 0;
@@ -131,7 +196,7 @@ export function certificateProviderFromSvidSource(
     addCaCertificateListener(listener) {
       caListeners.add(listener);
       refresh();
-      listener(caUpdate(source.current()));
+      deliverInitial(() => caListeners.has(listener) && listener(caUpdate(source.current())));
     },
     removeCaCertificateListener(listener) {
       caListeners.delete(listener);
@@ -140,7 +205,9 @@ export function certificateProviderFromSvidSource(
     addIdentityCertificateListener(listener) {
       identityListeners.add(listener);
       refresh();
-      listener(identityUpdate(source.current()));
+      deliverInitial(
+        () => identityListeners.has(listener) && listener(identityUpdate(source.current())),
+      );
     },
     removeIdentityCertificateListener(listener) {
       identityListeners.delete(listener);
@@ -192,13 +259,24 @@ export function createServerTlsCredentials(options: ServerTlsOptions): ServerCre
  */
 export type ServerIdMatcher = SpiffeId | ((id: SpiffeId) => boolean);
 
-/** TLS options of a gRPC channel. */
-export interface ChannelTlsOptions {
-  /** The client's rotating X509-SVID (sent as client certificate) and the bundle. */
-  source: SvidSource;
-  /** See {@link ServerIdMatcher}. */
-  serverId?: ServerIdMatcher;
-}
+/**
+ * TLS options of a gRPC channel: `source` for mTLS (the client's rotating X509-SVID is sent as
+ * client certificate), or `bundleSource` for server-authenticated TLS without a client
+ * certificate (node attestation).
+ */
+export type ChannelTlsOptions =
+  | {
+      /** The client's rotating X509-SVID and the bundle verifying the server. */
+      source: SvidSource;
+      /** See {@link ServerIdMatcher}. */
+      serverId?: ServerIdMatcher;
+    }
+  | {
+      /** The bundle verifying the server; no client certificate is sent. */
+      bundleSource: BundleSource;
+      /** See {@link ServerIdMatcher}. */
+      serverId?: ServerIdMatcher;
+    };
 
 /**
  * Verifies the server certificate's SPIFFE ID (its single URI SAN) instead of its hostname;
@@ -226,15 +304,29 @@ export function checkServerSpiffeId(
 }
 
 /**
- * Builds grpc-js channel credentials that present the client SVID of `options.source`, verify
- * the server chain against its bundle and the server SPIFFE ID with {@link checkServerSpiffeId}.
+ * Builds grpc-js channel credentials that present the client SVID of `options.source` (none with
+ * `bundleSource`), verify the server chain against the bundle and the server SPIFFE ID with {@link checkServerSpiffeId}.
  * grpc-js builds a fresh secure context from the latest material for each new connection, so
  * rotation leaves working connections alone.
  */
 export function createChannelTlsCredentials(options: ChannelTlsOptions): ChannelCredentials {
-  const provider = certificateProviderFromSvidSource(options.source);
   const { serverId } = options;
-  return experimental.createCertificateProviderChannelCredentials(provider, provider, {
-    checkServerIdentity: (_hostname, cert) => checkServerSpiffeId(cert, serverId),
-  });
+  const verifyOptions = {
+    checkServerIdentity: (_hostname: string, cert: PeerCertificate) =>
+      checkServerSpiffeId(cert, serverId),
+  };
+  if ("bundleSource" in options) {
+    const caProvider = certificateProviderFromBundleSource(options.bundleSource);
+    return experimental.createCertificateProviderChannelCredentials(
+      caProvider,
+      null,
+      verifyOptions,
+    );
+  }
+  const provider = certificateProviderFromSvidSource(options.source);
+  return experimental.createCertificateProviderChannelCredentials(
+    provider,
+    provider,
+    verifyOptions,
+  );
 }
