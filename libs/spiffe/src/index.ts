@@ -30,3 +30,10 @@ export {
 export { bundleFromPem, bundleToPem, derToPem } from "./bundle-pem";
 export { JWK_USE_JWT_SVID, JWK_USE_X509_SVID, bundleFromJwks, bundleToJwks } from "./bundle-jwks";
 export { concatDer, splitDerCertificates } from "./der-certificates";
+export {
+  validateSigningCertificate,
+  validateX509Svid,
+  validateX509SvidLeaf,
+  type ValidateX509SvidParams,
+  type ValidatedX509Svid,
+} from "./x509-svid";
