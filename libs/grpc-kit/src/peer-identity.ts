@@ -99,7 +99,7 @@ export function peerIdentityMiddleware(
     context.metadata.delete(PEER_URI_SANS_METADATA_KEY);
     let callerSpiffeId: SpiffeId | undefined;
     if (raw !== undefined) {
-      callerSpiffeId = spiffeIdFromUriSans(JSON.parse(raw) as string[]);
+      callerSpiffeId = spiffeIdFromUriSans(parseUriSans(raw));
       if (callerSpiffeId === undefined) {
         logger.warn(
           { [GrpcLogKeys.method]: call.method.path, [GrpcLogKeys.peer]: context.peer },
@@ -109,6 +109,15 @@ export function peerIdentityMiddleware(
     }
     return yield* call.next(call.request, { ...context, callerSpiffeId });
   };
+}
+
+function parseUriSans(raw: string): string[] {
+  try {
+    const parsed: unknown = JSON.parse(raw);
+    return Array.isArray(parsed) ? parsed.filter((u): u is string => typeof u === "string") : [];
+  } catch {
+    return [];
+  }
 }
 
 function spiffeIdFromUriSans(uris: readonly string[]): SpiffeId | undefined {
