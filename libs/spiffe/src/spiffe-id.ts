@@ -1,6 +1,11 @@
 import { type MeshidError, isMeshidError } from "@meshid/errors";
 import { SpiffeErrorCode, invalid, quote } from "./errors";
-import { TrustDomain, checkTrustDomainName, parseTrustDomain } from "./trust-domain";
+import {
+  type TrustDomain,
+  checkTrustDomainName,
+  parseTrustDomain,
+  wrapValidName,
+} from "./trust-domain";
 
 /** Longest SPIFFE ID accepted, in bytes (the standard requires accepting at least this). */
 export const MAX_SPIFFE_ID_BYTES = 2048;
@@ -50,6 +55,9 @@ function byteLength(s: string): number {
   return new TextEncoder().encode(s).length;
 }
 
+/** Wraps already validated parts without checking them (package-internal). */
+let wrapValidParts: (trustDomain: TrustDomain, path: string) => SpiffeId;
+
 /**
  * A SPIFFE ID `spiffe://<trust-domain><path>`. Always valid once built: create it with
  * {@link parseSpiffeId}, {@link tryParseSpiffeId} or {@link SpiffeId.fromParts}.
@@ -91,12 +99,11 @@ export class SpiffeId {
         `invalid SPIFFE ID ${quote(text)}: ID is ${bytes} bytes, more than ${MAX_SPIFFE_ID_BYTES}`,
       );
     }
-    return new SpiffeId(td, path);
+    return wrapValidParts(td, path);
   }
 
-  /** @internal Wraps already validated parts. */
-  static unsafeFromValidParts(trustDomain: TrustDomain, path: string): SpiffeId {
-    return new SpiffeId(trustDomain, path);
+  static {
+    wrapValidParts = (trustDomain, path) => new SpiffeId(trustDomain, path);
   }
 
   /** Returns the canonical string form, e.g. `spiffe://example.org/ns/a` (scheme lowercase). */
@@ -167,7 +174,7 @@ export function parseSpiffeId(id: string): SpiffeId {
   if (pathProblem !== undefined) {
     throw fail(pathProblem.rule, pathProblem.reason);
   }
-  return SpiffeId.unsafeFromValidParts(TrustDomain.unsafeFromValidName(authority), path);
+  return wrapValidParts(wrapValidName(authority), path);
 }
 
 /**

@@ -6,6 +6,12 @@ export const MAX_TRUST_DOMAIN_BYTES = 255;
 const TRUST_DOMAIN_CHAR = /^[a-z0-9._-]$/;
 
 /**
+ * Wraps an already validated trust domain name without checking it. Package-internal: not
+ * exported from the index, so callers always go through {@link parseTrustDomain}.
+ */
+export let wrapValidName: (name: string) => TrustDomain;
+
+/**
  * A SPIFFE trust domain such as `example.org`. Create it with {@link parseTrustDomain}; the name
  * is always valid (lowercase `[a-z0-9._-]`, 1–255 bytes).
  */
@@ -17,9 +23,8 @@ export class TrustDomain {
     this.name = name;
   }
 
-  /** @internal Wraps an already validated name; use {@link parseTrustDomain} instead. */
-  static unsafeFromValidName(name: string): TrustDomain {
-    return new TrustDomain(name);
+  static {
+    wrapValidName = (name) => new TrustDomain(name);
   }
 
   /** Returns the trust domain's SPIFFE ID string, e.g. `spiffe://example.org`. */
@@ -115,5 +120,5 @@ export function parseTrustDomain(name: string): TrustDomain {
   if (problem !== undefined) {
     throw fail(problem.rule, problem.reason);
   }
-  return TrustDomain.unsafeFromValidName(bare);
+  return wrapValidName(bare);
 }
