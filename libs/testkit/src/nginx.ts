@@ -87,7 +87,9 @@ export interface NginxServer {
  * Returns the directives that keep nginx's pid file, logs and temp files inside `prefix`, so
  * an unprivileged nginx can run from there (Debian's compiled-in paths are under /run and
  * /var). `main` also holds `user root;` when we are root, because workers would otherwise
- * switch to `nobody` and lose access to the 0700 prefix.
+ * switch to `nobody` and lose access to the 0700 prefix. For a config written as a plain
+ * string before the prefix exists, use `nginxPrefixDirectives(".")`: nginx resolves these
+ * relative paths against the prefix.
  */
 export function nginxPrefixDirectives(prefix: string): NginxPrefixDirectives {
   const asRoot = process.getuid?.() === 0;

@@ -64,33 +64,33 @@ function isExecutable(path: string): boolean {
 }
 
 /**
- * Finds the directory holding `initdb`, `postgres` and `pg_ctl`: `pg_config --bindir` when it
- * has them, else the highest version under /usr/lib/postgresql/<ver>/bin (Debian keeps them
- * off $PATH; /usr/local/bin may hold symlinks, which we do not rely on).
+ * Finds the directory holding `initdb`, `postgres` and `pg_ctl`: the highest version under
+ * /usr/lib/postgresql/<ver>/bin (Debian keeps them off $PATH), else `pg_config --bindir`.
+ * Symlinks elsewhere on $PATH (e.g. /usr/local/bin/pg_ctl) are not relied on.
  *
  * @throws MeshidError `testkit.binary.missing` naming the Debian package `postgresql`.
  */
 export async function findPostgresBinDir(): Promise<string> {
   const hasAll = (dir: string): boolean =>
     ["initdb", "postgres", "pg_ctl"].every((bin) => isExecutable(join(dir, bin)));
+  let versions: string[] = [];
+  try {
+    versions = readdirSync("/usr/lib/postgresql").filter((v) => /^\d+(\.\d+)?$/.test(v));
+  } catch {
+    // no Debian layout
+  }
+  versions.sort((a, b) => Number(b) - Number(a));
+  for (const version of versions) {
+    const dir = `/usr/lib/postgresql/${version}/bin`;
+    if (hasAll(dir)) return dir;
+  }
   try {
     const pgConfig = requireBinary("pg_config", "postgresql");
     const { code, stdout } = await runCommand(pgConfig, ["--bindir"]);
     const dir = stdout.trim();
     if (code === 0 && dir !== "" && hasAll(dir)) return dir;
   } catch {
-    // no pg_config: fall back to the Debian layout
-  }
-  let versions: string[] = [];
-  try {
-    versions = readdirSync("/usr/lib/postgresql").filter((v) => /^\d+(\.\d+)?$/.test(v));
-  } catch {
-    // no /usr/lib/postgresql
-  }
-  versions.sort((a, b) => Number(b) - Number(a));
-  for (const version of versions) {
-    const dir = `/usr/lib/postgresql/${version}/bin`;
-    if (hasAll(dir)) return dir;
+    // no pg_config either
   }
   throw new MeshidError(
     "failed_precondition",

@@ -279,12 +279,13 @@ export async function spawnManaged(
 
   const tail = new OutputTail(params.outputLimitChars ?? DEFAULT_OUTPUT_LIMIT_CHARS);
   const listeners = new Set<() => void>();
-  const onChunk = (chunk: Buffer): void => {
-    tail.append(chunk.toString("utf8"));
+  const onChunk = (chunk: string): void => {
+    tail.append(chunk);
     for (const listener of listeners) listener();
   };
-  child.stdout?.on("data", onChunk);
-  child.stderr?.on("data", onChunk);
+  // setEncoding keeps multi-byte characters that straddle chunks intact.
+  child.stdout?.setEncoding("utf8").on("data", onChunk);
+  child.stderr?.setEncoding("utf8").on("data", onChunk);
 
   let exitStatus: ProcessExit | undefined;
   let spawnError: Error | undefined;

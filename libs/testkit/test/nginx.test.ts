@@ -1,10 +1,13 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { get, type IncomingMessage } from "node:http";
+import { join } from "node:path";
 
 import { isMeshidError } from "@meshid/errors";
 
+import { getFreePort } from "../src/ports";
 import {
   checkNginxPrefixConfig,
+  nginxPrefixDirectives,
   startNginx,
   type NginxConfigContext,
   type NginxServer,
@@ -84,6 +87,23 @@ describe("startNginx", () => {
     await nginx.stop(); // idempotent
     expect(tree.filter((p) => isProcessAlive(p.pid))).toEqual([]);
     expect(existsSync(prefix)).toBe(false);
+  });
+
+  it("nginx – accepts a plain string config with prefix-relative paths", async () => {
+    const { main, http } = nginxPrefixDirectives(".");
+    const port = await getFreePort();
+    const server = await startNginx({
+      config: `${main}\nevents {}\nhttp {\n${http}\nserver { listen 127.0.0.1:${port}; return 200 "relative"; } }`,
+    });
+    try {
+      expect(await fetchBody(port)).toBe("relative");
+      // "pid nginx.pid" resolved against the prefix.
+      expect(readFileSync(join(server.prefix, "nginx.pid"), "utf8").trim()).toBe(
+        String(server.pid),
+      );
+    } finally {
+      await server.stop();
+    }
   });
 
   it("nginx – refuses a config that would write outside its prefix", async () => {
