@@ -17,7 +17,8 @@ async function failure(call: Promise<unknown>): Promise<{ code: number; status: 
     await call;
   } catch (err) {
     const e = err as { code?: number; body?: unknown };
-    const body = typeof e.body === "string" ? (JSON.parse(e.body) as k8s.V1Status) : (e.body as k8s.V1Status);
+    const body =
+      typeof e.body === "string" ? (JSON.parse(e.body) as k8s.V1Status) : (e.body as k8s.V1Status);
     return { code: e.code ?? 0, status: body };
   }
   throw new Error("expected the call to fail");
@@ -55,7 +56,11 @@ describe("kube api server", () => {
     );
 
     read.metadata!.labels = { app: "web" };
-    const replaced = await core.replaceNamespacedPod({ namespace: "default", name: "web", body: read });
+    const replaced = await core.replaceNamespacedPod({
+      namespace: "default",
+      name: "web",
+      body: read,
+    });
     expect(replaced.metadata?.labels).toEqual({ app: "web" });
     expect(Number(replaced.metadata?.resourceVersion)).toBeGreaterThan(
       Number(read.metadata?.resourceVersion),
@@ -98,12 +103,19 @@ describe("kube api server", () => {
   });
 
   it("pods – status subresource is the only way to write status", async () => {
-    await core.createNamespacedPod({ namespace: "default", body: pod("p", { status: { phase: "Running" } }) });
+    await core.createNamespacedPod({
+      namespace: "default",
+      body: pod("p", { status: { phase: "Running" } }),
+    });
     const fresh = await core.readNamespacedPod({ namespace: "default", name: "p" });
     expect(fresh.status?.phase).toBe("Pending");
 
     fresh.status = { phase: "Running", podIP: "10.0.0.7" };
-    const viaMain = await core.replaceNamespacedPod({ namespace: "default", name: "p", body: fresh });
+    const viaMain = await core.replaceNamespacedPod({
+      namespace: "default",
+      name: "p",
+      body: fresh,
+    });
     expect(viaMain.status?.phase).toBe("Pending");
 
     const viaStatus = await core.replaceNamespacedPodStatus({
@@ -114,7 +126,11 @@ describe("kube api server", () => {
     expect(viaStatus.status?.phase).toBe("Running");
 
     const patched = await core.patchNamespacedPodStatus(
-      { namespace: "default", name: "p", body: { status: { phase: "Succeeded" }, metadata: { labels: { x: "y" } } } },
+      {
+        namespace: "default",
+        name: "p",
+        body: { status: { phase: "Succeeded" }, metadata: { labels: { x: "y" } } },
+      },
       k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
     );
     expect(patched.status?.phase).toBe("Succeeded");
@@ -130,7 +146,10 @@ describe("kube api server", () => {
     expect(cm.data).toEqual({ "bundle.crt": "x" });
 
     const dup = await failure(
-      core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: "bundle" } } }),
+      core.createNamespacedConfigMap({
+        namespace: "default",
+        body: { metadata: { name: "bundle" } },
+      }),
     );
     expect(dup.code).toBe(409);
     expect(dup.status.reason).toBe("AlreadyExists");
@@ -148,7 +167,11 @@ describe("kube api server", () => {
     expect(noNs.status.message).toBe('namespaces "nowhere" not found');
 
     cm.data = { "bundle.crt": "y" };
-    const replaced = await core.replaceNamespacedConfigMap({ namespace: "default", name: "bundle", body: cm });
+    const replaced = await core.replaceNamespacedConfigMap({
+      namespace: "default",
+      name: "bundle",
+      body: cm,
+    });
     expect(replaced.data).toEqual({ "bundle.crt": "y" });
 
     await core.deleteNamespacedConfigMap({ namespace: "default", name: "bundle" });
@@ -159,7 +182,10 @@ describe("kube api server", () => {
     const auto = await startKubeApiServer({ autoCreateNamespaces: true });
     try {
       const api = auto.kubeConfig().makeApiClient(k8s.CoreV1Api);
-      await api.createNamespacedConfigMap({ namespace: "team-a", body: { metadata: { name: "c" } } });
+      await api.createNamespacedConfigMap({
+        namespace: "team-a",
+        body: { metadata: { name: "c" } },
+      });
       const ns = await api.readNamespace({ name: "team-a" });
       expect(ns.status?.phase).toBe("Active");
       await api.deleteNamespace({ name: "team-a" });
@@ -170,12 +196,22 @@ describe("kube api server", () => {
   });
 
   it("optimistic concurrency – a stale replace gets 409 Conflict; a retry on a fresh read succeeds", async () => {
-    await core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: "c" }, data: { n: "0" } } });
+    await core.createNamespacedConfigMap({
+      namespace: "default",
+      body: { metadata: { name: "c" }, data: { n: "0" } },
+    });
     const stale = await core.readNamespacedConfigMap({ namespace: "default", name: "c" });
-    server.apply({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c", namespace: "default" }, data: { n: "1" } });
+    server.apply({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "c", namespace: "default" },
+      data: { n: "1" },
+    });
 
     stale.data = { n: "2" };
-    const conflict = await failure(core.replaceNamespacedConfigMap({ namespace: "default", name: "c", body: stale }));
+    const conflict = await failure(
+      core.replaceNamespacedConfigMap({ namespace: "default", name: "c", body: stale }),
+    );
     expect(conflict.code).toBe(409);
     expect(conflict.status.reason).toBe("Conflict");
     expect(conflict.status.message).toContain("the object has been modified");
@@ -186,7 +222,12 @@ describe("kube api server", () => {
       const fresh = await core.readNamespacedConfigMap({ namespace: "default", name: "c" });
       fresh.data = { n: String(Number(fresh.data?.n ?? "0") + 1) };
       if (attempts === 1) {
-        server.apply({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "c", namespace: "default" }, data: { n: "5" } });
+        server.apply({
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: { name: "c", namespace: "default" },
+          data: { n: "5" },
+        });
       }
       try {
         await core.replaceNamespacedConfigMap({ namespace: "default", name: "c", body: fresh });
@@ -200,7 +241,11 @@ describe("kube api server", () => {
 
     const patchConflict = await failure(
       core.patchNamespacedConfigMap(
-        { namespace: "default", name: "c", body: { metadata: { resourceVersion: "1" }, data: { n: "9" } } },
+        {
+          namespace: "default",
+          name: "c",
+          body: { metadata: { resourceVersion: "1" }, data: { n: "9" } },
+        },
         k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
       ),
     );
@@ -208,11 +253,31 @@ describe("kube api server", () => {
   });
 
   it("selectors – label (=, ==, !=, in, notin, exists, !key) and field (spec.nodeName, status.phase) selectors", async () => {
-    server.apply(pod("a", { metadata: { name: "a", namespace: "default", labels: { app: "web", tier: "front" } }, spec: { nodeName: "n1", containers: [] }, status: { phase: "Running" } }));
-    server.apply(pod("b", { metadata: { name: "b", namespace: "default", labels: { app: "db" } }, spec: { nodeName: "n2", containers: [] }, status: { phase: "Running" } }));
-    server.apply(pod("c", { metadata: { name: "c", namespace: "default", labels: { app: "web" } }, spec: { nodeName: "n2", containers: [] }, status: { phase: "Pending" } }));
+    server.apply(
+      pod("a", {
+        metadata: { name: "a", namespace: "default", labels: { app: "web", tier: "front" } },
+        spec: { nodeName: "n1", containers: [] },
+        status: { phase: "Running" },
+      }),
+    );
+    server.apply(
+      pod("b", {
+        metadata: { name: "b", namespace: "default", labels: { app: "db" } },
+        spec: { nodeName: "n2", containers: [] },
+        status: { phase: "Running" },
+      }),
+    );
+    server.apply(
+      pod("c", {
+        metadata: { name: "c", namespace: "default", labels: { app: "web" } },
+        spec: { nodeName: "n2", containers: [] },
+        status: { phase: "Pending" },
+      }),
+    );
     const names = async (p: { labelSelector?: string; fieldSelector?: string }) =>
-      (await core.listNamespacedPod({ namespace: "default", ...p })).items.map((i) => i.metadata?.name);
+      (await core.listNamespacedPod({ namespace: "default", ...p })).items.map(
+        (i) => i.metadata?.name,
+      );
 
     expect(await names({ labelSelector: "app=web" })).toEqual(["a", "c"]);
     expect(await names({ labelSelector: "app==db" })).toEqual(["b"]);
@@ -222,22 +287,31 @@ describe("kube api server", () => {
     expect(await names({ labelSelector: "!tier" })).toEqual(["b", "c"]);
     expect(await names({ fieldSelector: "spec.nodeName=n2" })).toEqual(["b", "c"]);
     expect(await names({ fieldSelector: "spec.nodeName=n2,status.phase=Running" })).toEqual(["b"]);
-    expect(await names({ fieldSelector: "metadata.name!=a", labelSelector: "app=web" })).toEqual(["c"]);
+    expect(await names({ fieldSelector: "metadata.name!=a", labelSelector: "app=web" })).toEqual([
+      "c",
+    ]);
     const all = await core.listPodForAllNamespaces({ fieldSelector: "spec.nodeName=n1" });
     expect(all.items.map((i) => i.metadata?.name)).toEqual(["a"]);
 
-    const bad = await failure(core.listNamespacedPod({ namespace: "default", fieldSelector: "spec.image=x" }));
+    const bad = await failure(
+      core.listNamespacedPod({ namespace: "default", fieldSelector: "spec.image=x" }),
+    );
     expect(bad.code).toBe(400);
     expect(bad.status.message).toBe("field label not supported: spec.image");
   });
 
   it("list – limit and continue page through the collection", async () => {
-    for (const n of ["p1", "p2", "p3", "p4", "p5"]) server.apply(pod(n, { metadata: { name: n, namespace: "default" } }));
+    for (const n of ["p1", "p2", "p3", "p4", "p5"])
+      server.apply(pod(n, { metadata: { name: n, namespace: "default" } }));
     const seen: string[] = [];
     let token: string | undefined;
     let pages = 0;
     do {
-      const page = await core.listNamespacedPod({ namespace: "default", limit: 2, ...(token ? { _continue: token } : {}) });
+      const page = await core.listNamespacedPod({
+        namespace: "default",
+        limit: 2,
+        ...(token ? { _continue: token } : {}),
+      });
       pages++;
       seen.push(...page.items.map((i) => i.metadata!.name!));
       token = page.metadata?._continue;
@@ -255,13 +329,26 @@ describe("kube api server", () => {
       spec: { holderIdentity: "a" },
     } as k8s.KubernetesObject);
     expect(lease.metadata?.uid).toBeDefined();
-    const cm = await objects.create({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "x", namespace: "default" } } as k8s.KubernetesObject);
+    const cm = await objects.create({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "x", namespace: "default" },
+    });
     expect(cm.metadata?.name).toBe("x");
-    const read = await objects.read({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "x", namespace: "default" } });
+    const read = await objects.read({
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: { name: "x", namespace: "default" },
+    });
     expect(read.metadata?.uid).toBe(cm.metadata?.uid);
     const groups = await kc.makeApiClient(k8s.ApisApi).getAPIVersions();
     expect(groups.groups.map((g) => g.name)).toEqual(
-      expect.arrayContaining(["coordination.k8s.io", "meshid.io", "authentication.k8s.io", "events.k8s.io"]),
+      expect.arrayContaining([
+        "coordination.k8s.io",
+        "meshid.io",
+        "authentication.k8s.io",
+        "events.k8s.io",
+      ]),
     );
   });
 
@@ -273,22 +360,50 @@ describe("kube api server", () => {
       metadata: { name: "default" },
       spec: { spiffeIDTemplate: "spiffe://example.org/ns/{{ .PodMeta.Namespace }}" },
     };
-    const created = (await custom.createClusterCustomObject({ group: "meshid.io", version: "v1alpha1", plural: "clusterspiffeids", body })) as k8s.KubernetesObject;
+    const created = (await custom.createClusterCustomObject({
+      group: "meshid.io",
+      version: "v1alpha1",
+      plural: "clusterspiffeids",
+      body,
+    })) as k8s.KubernetesObject;
     expect(created.metadata?.resourceVersion).toBeDefined();
-    const list = (await custom.listClusterCustomObject({ group: "meshid.io", version: "v1alpha1", plural: "clusterspiffeids" })) as { items: k8s.KubernetesObject[] };
-    expect(list.items.map((i) => [i.kind, i.metadata?.name])).toEqual([["ClusterSPIFFEID", "default"]]);
+    const list = (await custom.listClusterCustomObject({
+      group: "meshid.io",
+      version: "v1alpha1",
+      plural: "clusterspiffeids",
+    })) as { items: k8s.KubernetesObject[] };
+    expect(list.items.map((i) => [i.kind, i.metadata?.name])).toEqual([
+      ["ClusterSPIFFEID", "default"],
+    ]);
 
     const noRv = await failure(
-      custom.replaceClusterCustomObject({ group: "meshid.io", version: "v1alpha1", plural: "clusterspiffeids", name: "default", body }),
+      custom.replaceClusterCustomObject({
+        group: "meshid.io",
+        version: "v1alpha1",
+        plural: "clusterspiffeids",
+        name: "default",
+        body,
+      }),
     );
     expect(noRv.code).toBe(422);
 
     const patched = (await custom.patchClusterCustomObject(
-      { group: "meshid.io", version: "v1alpha1", plural: "clusterspiffeids", name: "default", body: { spec: { className: "meshid" } } },
+      {
+        group: "meshid.io",
+        version: "v1alpha1",
+        plural: "clusterspiffeids",
+        name: "default",
+        body: { spec: { className: "meshid" } },
+      },
       k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
     )) as { spec: Record<string, string> };
     expect(patched.spec.className).toBe("meshid");
-    await custom.deleteClusterCustomObject({ group: "meshid.io", version: "v1alpha1", plural: "clusterspiffeids", name: "default" });
+    await custom.deleteClusterCustomObject({
+      group: "meshid.io",
+      version: "v1alpha1",
+      plural: "clusterspiffeids",
+      name: "default",
+    });
 
     const ext = kc.makeApiClient(k8s.ApiextensionsV1Api);
     await ext.createCustomResourceDefinition({
@@ -298,7 +413,14 @@ describe("kube api server", () => {
           group: "example.com",
           names: { plural: "widgets", singular: "widget", kind: "Widget" },
           scope: "Namespaced",
-          versions: [{ name: "v1", served: true, storage: true, schema: { openAPIV3Schema: { type: "object" } } }],
+          versions: [
+            {
+              name: "v1",
+              served: true,
+              storage: true,
+              schema: { openAPIV3Schema: { type: "object" } },
+            },
+          ],
         },
       },
     });
@@ -309,27 +431,44 @@ describe("kube api server", () => {
       plural: "widgets",
       body: { apiVersion: "example.com/v1", kind: "Widget", metadata: { name: "w" } },
     });
-    expect(server.get({ kind: "Widget", name: "w", namespace: "default" })?.metadata.uid).toBeDefined();
+    expect(
+      server.get({ kind: "Widget", name: "w", namespace: "default" })?.metadata.uid,
+    ).toBeDefined();
   });
 
   it("leases – CoordinationV1Api create and replace with resourceVersion conflicts", async () => {
     const coord = kc.makeApiClient(k8s.CoordinationV1Api);
     const lease = await coord.createNamespacedLease({
       namespace: "kube-system",
-      body: { metadata: { name: "registrar" }, spec: { holderIdentity: "a", leaseDurationSeconds: 15 } },
+      body: {
+        metadata: { name: "registrar" },
+        spec: { holderIdentity: "a", leaseDurationSeconds: 15 },
+      },
     });
     const renewed = await coord.replaceNamespacedLease({
       namespace: "kube-system",
       name: "registrar",
-      body: { ...lease, spec: { ...lease.spec, holderIdentity: "a", renewTime: new k8s.V1MicroTime() } },
+      body: {
+        ...lease,
+        spec: { ...lease.spec, holderIdentity: "a", renewTime: new k8s.V1MicroTime() },
+      },
     });
     expect(renewed.spec?.renewTime).toBeDefined();
-    expect(Number(renewed.metadata?.resourceVersion)).toBeGreaterThan(Number(lease.metadata?.resourceVersion));
+    expect(Number(renewed.metadata?.resourceVersion)).toBeGreaterThan(
+      Number(lease.metadata?.resourceVersion),
+    );
     const takeover = await failure(
-      coord.replaceNamespacedLease({ namespace: "kube-system", name: "registrar", body: { ...lease, spec: { holderIdentity: "b" } } }),
+      coord.replaceNamespacedLease({
+        namespace: "kube-system",
+        name: "registrar",
+        body: { ...lease, spec: { holderIdentity: "b" } },
+      }),
     );
     expect(takeover.code).toBe(409);
-    expect(server.get<k8s.V1Lease>({ kind: "Lease", name: "registrar", namespace: "kube-system" })?.spec?.holderIdentity).toBe("a");
+    expect(
+      server.get<k8s.V1Lease>({ kind: "Lease", name: "registrar", namespace: "kube-system" })?.spec
+        ?.holderIdentity,
+    ).toBe("a");
   });
 
   it("events – core and events.k8s.io Events are recorded", async () => {
@@ -356,7 +495,10 @@ describe("kube api server", () => {
       },
     });
     expect(server.events().map((e) => e.reason)).toEqual(["SvidIssued", "BundleUpdated"]);
-    const listed = await core.listNamespacedEvent({ namespace: "default", fieldSelector: "involvedObject.name=web" });
+    const listed = await core.listNamespacedEvent({
+      namespace: "default",
+      fieldSelector: "involvedObject.name=web",
+    });
     expect(listed.items).toHaveLength(1);
   });
 
@@ -364,17 +506,28 @@ describe("kube api server", () => {
     const res = await fetch(`${server.url}/api/v1/namespaces`);
     expect(res.status).toBe(401);
     expect(await res.json()).toMatchObject({ kind: "Status", code: 401, reason: "Unauthorized" });
-    const token = server.issueServiceAccountToken({ namespace: "default", serviceAccount: "registrar", audiences: [server.issuer] });
-    const ok = await fetch(`${server.url}/api/v1/namespaces`, { headers: { Authorization: `Bearer ${token}` } });
+    const token = server.issueServiceAccountToken({
+      namespace: "default",
+      serviceAccount: "registrar",
+      audiences: [server.issuer],
+    });
+    const ok = await fetch(`${server.url}/api/v1/namespaces`, {
+      headers: { Authorization: `Bearer ${token}` },
+    });
     expect(ok.status).toBe(200);
   });
 
   it("fault injection – failNext fails only the next matching request; the request log records verbs", async () => {
-    await core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: "c" } } });
+    await core.createNamespacedConfigMap({
+      namespace: "default",
+      body: { metadata: { name: "c" } },
+    });
     server.clearRequests();
     server.failNext({ verb: "update", resource: "configmaps", status: 500 });
     const cm = await core.readNamespacedConfigMap({ namespace: "default", name: "c" });
-    const first = await failure(core.replaceNamespacedConfigMap({ namespace: "default", name: "c", body: cm }));
+    const first = await failure(
+      core.replaceNamespacedConfigMap({ namespace: "default", name: "c", body: cm }),
+    );
     expect(first.code).toBe(500);
     expect(first.status.reason).toBe("InternalError");
     cm.data = { a: "b" };
@@ -387,11 +540,18 @@ describe("kube api server", () => {
   });
 
   it("finalizers – delete marks the object and the last finalizer removal deletes it", async () => {
-    await core.createNamespacedConfigMap({ namespace: "default", body: { metadata: { name: "f", finalizers: ["meshid.io/cleanup"] } } });
+    await core.createNamespacedConfigMap({
+      namespace: "default",
+      body: { metadata: { name: "f", finalizers: ["meshid.io/cleanup"] } },
+    });
     await core.deleteNamespacedConfigMap({ namespace: "default", name: "f" });
     const marked = server.get({ kind: "ConfigMap", name: "f" });
     expect(marked?.metadata.deletionTimestamp).toBeDefined();
-    await core.patchNamespacedConfigMap({ namespace: "default", name: "f", body: [{ op: "remove", path: "/metadata/finalizers" }] });
+    await core.patchNamespacedConfigMap({
+      namespace: "default",
+      name: "f",
+      body: [{ op: "remove", path: "/metadata/finalizers" }],
+    });
     expect(server.get({ kind: "ConfigMap", name: "f" })).toBeUndefined();
   });
 });

@@ -63,7 +63,11 @@ describe("kube api server watch", () => {
     const informer = k8s.makeInformer(
       kc,
       "/api/v1/namespaces/default/pods",
-      () => core.listNamespacedPod({ namespace: "default", ...(labelSelector ? { labelSelector } : {}) }),
+      () =>
+        core.listNamespacedPod({
+          namespace: "default",
+          ...(labelSelector ? { labelSelector } : {}),
+        }),
       labelSelector,
     );
     const events: string[] = [];
@@ -113,7 +117,12 @@ describe("kube api server watch", () => {
 
     await until(() => events.includes("add c") && events.includes("delete a"));
     expect(server.requests.filter((r) => r.verb === "list").length).toBe(listsBefore + 1);
-    expect(informer.list("default").map((p) => p.metadata?.name).sort()).toEqual(["b", "c"]);
+    expect(
+      informer
+        .list("default")
+        .map((p) => p.metadata?.name)
+        .sort(),
+    ).toEqual(["b", "c"]);
   });
 
   it("informer – a running informer re-lists when its watch is closed after compaction", async () => {
@@ -155,9 +164,12 @@ describe("kube api server watch", () => {
     const gone = await startKubeApiServer({ expiredWatchMode: "http" });
     try {
       gone.compactHistory();
-      const res = await fetch(`${gone.url}/api/v1/namespaces/default/pods?watch=true&resourceVersion=1`, {
-        headers: { Authorization: `Bearer ${gone.adminToken}` },
-      });
+      const res = await fetch(
+        `${gone.url}/api/v1/namespaces/default/pods?watch=true&resourceVersion=1`,
+        {
+          headers: { Authorization: `Bearer ${gone.adminToken}` },
+        },
+      );
       expect(res.status).toBe(410);
       expect(await res.json()).toMatchObject({ kind: "Status", code: 410, reason: "Expired" });
 
@@ -176,7 +188,9 @@ describe("kube api server watch", () => {
       gone.compactHistory();
       await informer.start();
       await until(() => added.includes("late") && gone.openWatchCount() === 1);
-      expect(gone.requests.filter((r) => r.verb === "watch").map((r) => r.status)).toEqual([410, 200, 410, 200]);
+      expect(gone.requests.filter((r) => r.verb === "watch").map((r) => r.status)).toEqual([
+        410, 200, 410, 200,
+      ]);
       await informer.stop();
     } finally {
       await gone.stop();
@@ -198,7 +212,9 @@ describe("kube api server watch", () => {
 
   it("watch – label and field selectors apply, with objects moving in and out of the selection", async () => {
     server.apply(pod("a", { app: "web" }, "n1"));
-    const byLabel = await rawWatch(kc, "/api/v1/namespaces/default/pods", { labelSelector: "app=web" });
+    const byLabel = await rawWatch(kc, "/api/v1/namespaces/default/pods", {
+      labelSelector: "app=web",
+    });
     const byNode = await rawWatch(kc, "/api/v1/pods", { fieldSelector: "spec.nodeName=n2" });
     stops.push(byLabel.abort, byNode.abort);
     await until(() => byLabel.seen.length === 1 && server.openWatchCount() === 2);
@@ -207,7 +223,11 @@ describe("kube api server watch", () => {
     server.apply(pod("a", { app: "other" }, "n1"));
     server.apply(pod("a", { app: "web" }, "n1"));
     await until(() => byLabel.seen.length === 3 && byNode.seen.length === 1);
-    expect(byLabel.seen.map((s) => `${s.type} ${s.name}`)).toEqual(["ADDED a", "DELETED a", "ADDED a"]);
+    expect(byLabel.seen.map((s) => `${s.type} ${s.name}`)).toEqual([
+      "ADDED a",
+      "DELETED a",
+      "ADDED a",
+    ]);
     expect(byNode.seen.map((s) => `${s.type} ${s.name}`)).toEqual(["ADDED b"]);
   });
 
@@ -221,7 +241,11 @@ describe("kube api server watch", () => {
     server.apply(pod("x"));
     server.emitBookmarks();
     await until(() => w.seen.length === 2);
-    expect(w.seen[1]).toEqual({ type: "BOOKMARK", name: undefined, resourceVersion: String(server.resourceVersion()) });
+    expect(w.seen[1]).toEqual({
+      type: "BOOKMARK",
+      name: undefined,
+      resourceVersion: String(server.resourceVersion()),
+    });
 
     const ticking = await startKubeApiServer({ bookmarkIntervalMs: 20 });
     try {
@@ -231,9 +255,17 @@ describe("kube api server watch", () => {
       });
       await until(() => t.seen.some((s) => s.type === "BOOKMARK"));
       t.abort();
-      const plain = await rawWatch(ticking.kubeConfig(), "/api/v1/namespaces/default/configmaps", {});
+      const plain = await rawWatch(
+        ticking.kubeConfig(),
+        "/api/v1/namespaces/default/configmaps",
+        {},
+      );
       ticking.emitBookmarks();
-      ticking.apply({ apiVersion: "v1", kind: "ConfigMap", metadata: { name: "z", namespace: "default" } });
+      ticking.apply({
+        apiVersion: "v1",
+        kind: "ConfigMap",
+        metadata: { name: "z", namespace: "default" },
+      });
       await until(() => plain.seen.length === 1);
       expect(plain.seen[0]!.type).toBe("ADDED");
       plain.abort();
