@@ -29,11 +29,25 @@ function publicJwk(jwk: JsonWebKey): Record<string, string> {
  * X.509 authority (public key members plus exactly one `x5c`, no `kid`) and one
  * `use: "jwt-svid"` JWK with `kid` per JWT authority, then `spiffe_sequence` and, when
  * non-zero, `spiffe_refresh_hint` (seconds). Returns compact JSON.
+ *
+ * @throws MeshidError `invalid_argument` / `spiffe.bundle.invalid` (`details.rule` `key`) when
+ *   an authority's key type has no JWK form.
  */
 export function bundleToJwks(b: Bundle): string {
   const keys: Record<string, unknown>[] = [];
-  for (const der of b.x509Authorities) {
-    const jwk = publicJwk(new X509Certificate(der).publicKey.export({ format: "jwk" }));
+  for (const [index, der] of b.x509Authorities.entries()) {
+    let jwk: Record<string, string>;
+    try {
+      jwk = publicJwk(new X509Certificate(der).publicKey.export({ format: "jwk" }));
+    } catch (error) {
+      throw invalid(
+        SpiffeErrorCode.bundleInvalid,
+        "key",
+        `cannot write JWKS trust bundle: X.509 authority ${index} has a key type JWK cannot express`,
+        { index },
+        error,
+      );
+    }
     keys.push({ use: JWK_USE_X509_SVID, ...jwk, x5c: [Buffer.from(der).toString("base64")] });
   }
   for (const a of b.jwtAuthorities) {

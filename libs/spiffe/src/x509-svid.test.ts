@@ -291,6 +291,12 @@ describe("validateX509Svid – time, trust and signatures", () => {
     await expectRule([leaf], "untrusted");
   });
 
+  it("untrusted – never lets a leaf anchor itself", async () => {
+    const otherRoot = await createTestCa({ name: "other" });
+    const leaf = await createTestSvid({ issuer: otherRoot });
+    await expectRule([leaf], "untrusted", { bundle: bundleOf(leaf) });
+  });
+
   it("untrusted – rejects an empty bundle", async () => {
     const leaf = await createTestSvid({ issuer: root });
     await expectRule([leaf], "untrusted", { bundle: bundleOf() });

@@ -282,10 +282,11 @@ export async function validateX509Svid(params: ValidateX509SvidParams): Promise<
   const spiffeId = validateX509SvidLeaf(leaf, bundle.trustDomain);
   certs.slice(1).forEach((cert, i) => validateSigningCertificate(cert, i + 1));
 
-  // The chain is trusted at the first certificate that is itself a bundle authority, or else
-  // at a bundle authority that signed its last certificate.
-  const anchoredAt = chain.findIndex((der) =>
-    bundle.x509Authorities.some((a) => sameBytes(a, der)),
+  // The chain is trusted at the first signing certificate that is itself a bundle authority, or
+  // else at a bundle authority that signed its last certificate. The leaf never anchors itself:
+  // pinning an SVID in a bundle must not bypass the signature check.
+  const anchoredAt = chain.findIndex(
+    (der, i) => i > 0 && bundle.x509Authorities.some((a) => sameBytes(a, der)),
   );
   const top = anchoredAt < 0 ? certs.length - 1 : anchoredAt;
   for (let i = 0; i < top; i++) {
