@@ -1,0 +1,28 @@
+export { LogKeys, type LogKey } from "./log-keys";
+export {
+  REDACTED,
+  REDACTED_PATHS,
+  REDACTED_PRIVATE_KEY,
+  createLogger,
+  createNoopLogger,
+  redactPrivateKeys,
+  type CreateLoggerParams,
+  type LogFn,
+  type Logger,
+} from "./logger";
+export {
+  startOpsServer,
+  type MetricsHandler,
+  type OpsServer,
+  type StartOpsServerParams,
+} from "./ops-server";
+export { extractTraceContext, injectTraceContext, type HeaderCarrier } from "./propagation";
+export {
+  PROMETHEUS_CONTENT_TYPE,
+  TELEMETRY_UNSUPPORTED_CODE,
+  traceExportersFromEnv,
+  startTelemetry,
+  type StartTelemetryParams,
+  type Telemetry,
+} from "./sdk";
+export { getMeter, getTracer, withSpan } from "./with-span";
