@@ -34,9 +34,9 @@ let addon: PeercredAddon | undefined;
 
 function loadAddon(): PeercredAddon {
   if (addon !== undefined) return addon;
-  const module = { exports: {} as Partial<PeercredAddon> };
+  const addonModule = { exports: {} as Partial<PeercredAddon> };
   try {
-    process.dlopen(module, ADDON_PATH);
+    process.dlopen(addonModule, ADDON_PATH);
   } catch (cause) {
     throw new MeshidError(
       "unavailable",
@@ -45,7 +45,7 @@ function loadAddon(): PeercredAddon {
       { cause },
     );
   }
-  const getPeerCred = module.exports.getPeerCred;
+  const getPeerCred = addonModule.exports.getPeerCred;
   if (typeof getPeerCred !== "function") {
     throw new MeshidError(
       "unavailable",

@@ -1,3 +1,6 @@
+/// <reference types="jest" />
+// Uses the jest globals (describe/beforeEach/afterEach) of the test file that calls it.
+
 /** One implementation of a port, as run by {@link describeContract}. */
 export interface ContractAdapter<T> {
   /** Name shown in the test output, e.g. "memory" or "postgres". */
