@@ -3,6 +3,7 @@ import { type Span, trace } from "@opentelemetry/api";
 import {
   AckPolicy,
   type Consumer,
+  type ConsumerMessages,
   type ConsumerConfig,
   DeliverPolicy,
   type JsMsg,
@@ -119,8 +120,9 @@ function deliverConfig(policy: EventDeliverPolicy): Partial<ConsumerConfig> {
  * Creates (or reuses) the durable pull consumer `durableName` on MESHID_EVENTS and yields its
  * events, typed and validated, at least once: an event not acked within ackWaitSeconds is
  * redelivered, so a restarted process with the same durable resumes after its last ack.
- * Events are pulled one at a time, so closing leaves nothing half-delivered. nats-server 2.9
- * allows one filter subject per consumer: one type filters on its subject; several types use
+ * Events are pulled one at a time (a fetch of one): at most one event is outstanding, and one
+ * that races with close() is redelivered after ackWaitSeconds. nats-server 2.9 allows one
+ * filter subject per consumer: one type filters on its subject; several types use
  * `meshid.v1.>` and other types are acked and skipped here. Malformed events are terminated
  * (never redelivered) and reported like subscribeEvents does. Each event gets a CONSUMER span
  * that ends on ack/nak/term or when the loop moves on.
@@ -169,27 +171,32 @@ export async function consumeEventsDurable<K extends EventType>(
   }
 
   let closed = false;
-  let wakeClosed: (() => void) | undefined;
-  const closedSignal = new Promise<void>((resolve) => {
-    wakeClosed = resolve;
-  });
+  let activeFetch: ConsumerMessages | undefined;
   const close = async (): Promise<void> => {
     closed = true;
-    wakeClosed?.();
-    await Promise.resolve();
+    const fetch = activeFetch;
+    activeFetch = undefined;
+    // Ends an outstanding pull at once (and its heartbeat timers) instead of at its expiry.
+    if (fetch !== undefined) await fetch.close().catch(() => undefined);
   };
   const onAbort = (): void => void close();
   signal?.addEventListener("abort", onAbort, { once: true });
   if (signal?.aborted === true) void close();
 
-  /** Pulls one message, or null when closed / none arrived in time. */
+  /** Pulls one message, or null when closed or none arrived before the pull expired. */
   async function pull(): Promise<JsMsg | null> {
-    const pending = consumer.next({ expires: PULL_EXPIRES_MS });
-    const winner = await Promise.race([pending, closedSignal.then(() => "closed" as const)]);
-    if (winner !== "closed") return winner;
-    // Closed while a pull was outstanding: give back whatever it still brings.
-    void pending.then((m) => m?.nak()).catch(() => undefined);
-    return null;
+    const fetch = await consumer.fetch({ max_messages: 1, expires: PULL_EXPIRES_MS });
+    if (closed) {
+      await fetch.close().catch(() => undefined);
+      return null;
+    }
+    activeFetch = fetch;
+    try {
+      for await (const m of fetch) return m;
+      return null;
+    } finally {
+      if (activeFetch === fetch) activeFetch = undefined;
+    }
   }
 
   let iterating = false;
