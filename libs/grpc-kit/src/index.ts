@@ -40,6 +40,7 @@ export {
   type ShutdownGrpcServerParams,
 } from "./server";
 export {
+  assertUsableBundle,
   assertUsableTlsMaterial,
   certificateProviderFromBundleSource,
   certificateProviderFromSvidSource,

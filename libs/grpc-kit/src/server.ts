@@ -84,6 +84,8 @@ export interface GrpcServer {
    * Starts listening on the Unix socket `path` (absolute): creates the parent directory
    * (mode `directoryMode`) if missing, removes a stale socket file left by a dead process, then
    * binds and sets the socket file to `mode`. Uses TLS when the server was created with `tls`.
+   * The socket file briefly has umask permissions between bind and chmod; the parent
+   * directory's mode is what keeps unwanted users out during that window.
    * @throws MeshidError `failed_precondition` `grpc.unix_socket.in_use` when a live server
    *   answers on `path`; `grpc.unix_socket.not_a_socket` when `path` is another kind of file.
    */
@@ -91,7 +93,8 @@ export interface GrpcServer {
   /**
    * Stops the server: marks every health service added with {@link addHealth} NOT_SERVING, stops
    * accepting calls, waits up to `graceMs` for in-flight calls, then cancels the rest. Calling it
-   * on a server that never listened is a no-op. Never rejects.
+   * on a server that never listened is a no-op. Never rejects. Open server streams (e.g. health
+   * `Watch`) keep running until the grace period ends.
    */
   shutdown(params?: ShutdownGrpcServerParams): Promise<void>;
 }

@@ -1,3 +1,4 @@
+import { X509Certificate } from "node:crypto";
 import { createSecureContext, type PeerCertificate } from "node:tls";
 import { experimental, type ChannelCredentials, type ServerCredentials } from "@grpc/grpc-js";
 import { MeshidError } from "@meshid/errors";
@@ -46,28 +47,52 @@ export interface MutableSvidSource extends SvidSource {
   /**
    * Replaces the material and notifies subscribers synchronously.
    * @throws MeshidError `invalid_argument` / `grpc.tls.material_invalid` when Node cannot build a
-   *   TLS context from it (the previous material stays in use).
+   *   TLS context from it, or `grpc.tls.bundle_invalid` when its bundle is unusable (the previous
+   *   material stays in use either way).
    */
   set(material: TlsMaterial): void;
 }
 
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
+
 /**
- * Checks that Node can build a TLS context from `material` (PEM parses, key matches the leaf).
- * @throws MeshidError `invalid_argument` / `grpc.tls.material_invalid` otherwise; the message
- *   never contains key material.
+ * Checks that `bundlePem` holds at least one CA certificate and nothing unparsable (Node's TLS
+ * layer silently skips bad CA PEM, which would leave peers unverifiable without any error).
+ * @throws MeshidError `invalid_argument` / `grpc.tls.bundle_invalid` otherwise.
+ */
+export function assertUsableBundle(bundlePem: string): void {
+  const blocks = bundlePem.match(PEM_CERTIFICATE) ?? [];
+  const invalid = (reason: string, cause?: unknown): MeshidError =>
+    new MeshidError("invalid_argument", "grpc.tls.bundle_invalid", `trust bundle ${reason}`, {
+      cause,
+    });
+  if (blocks.length === 0) throw invalid("holds no PEM certificate");
+  for (const block of blocks) {
+    let cert: X509Certificate;
+    try {
+      cert = new X509Certificate(block);
+    } catch (err) {
+      throw invalid("holds a certificate that does not parse", err);
+    }
+    if (!cert.ca) throw invalid("holds a certificate that is not a CA");
+  }
+}
+
+/**
+ * Checks that Node can build a TLS context from `material` (PEM parses, key matches the leaf)
+ * and that its bundle is usable ({@link assertUsableBundle}).
+ * @throws MeshidError `invalid_argument` / `grpc.tls.material_invalid` (or
+ *   `grpc.tls.bundle_invalid`) otherwise; messages never contain key material.
  */
 export function assertUsableTlsMaterial(material: TlsMaterial): void {
+  assertUsableBundle(material.bundlePem);
   try {
-    createSecureContext({
-      cert: material.certChainPem,
-      key: material.keyPem,
-      ca: material.bundlePem,
-    });
+    createSecureContext({ cert: material.certChainPem, key: material.keyPem });
   } catch (err) {
     throw new MeshidError(
       "invalid_argument",
       "grpc.tls.material_invalid",
-      "TLS material is unusable (certificate chain, key or bundle)",
+      "TLS material is unusable (certificate chain or key)",
       { cause: err },
     );
   }
@@ -75,21 +100,10 @@ export function assertUsableTlsMaterial(material: TlsMaterial): void {
 
 /**
  * Returns a {@link BundleSource} that always serves `material`.
- * @throws MeshidError `invalid_argument` / `grpc.tls.bundle_invalid` when the PEM does not parse.
+ * @throws MeshidError `invalid_argument` / `grpc.tls.bundle_invalid` when the bundle is unusable.
  */
 export function createStaticBundleSource(material: BundleMaterial): BundleSource {
-  try {
-    createSecureContext({ ca: material.bundlePem });
-  } catch (err) {
-    throw new MeshidError(
-      "invalid_argument",
-      "grpc.tls.bundle_invalid",
-      "trust bundle is unusable",
-      {
-        cause: err,
-      },
-    );
-  }
+  assertUsableBundle(material.bundlePem);
   const frozen = Object.freeze({ bundlePem: material.bundlePem });
   return { current: () => frozen, subscribe: () => () => undefined };
 }

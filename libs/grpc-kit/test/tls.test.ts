@@ -288,3 +288,17 @@ describe("SVID rotation", () => {
     expect(source.current().certChainPem).toBe(good.certChainPem);
   });
 });
+
+describe("bundle sources", () => {
+  it("tls – a static bundle source rejects a bundle that does not parse", () => {
+    let thrown: unknown;
+    try {
+      createStaticBundleSource({
+        bundlePem: "-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n",
+      });
+    } catch (err) {
+      thrown = err;
+    }
+    expect(isMeshidError(thrown, "grpc.tls.bundle_invalid")).toBe(true);
+  });
+});
