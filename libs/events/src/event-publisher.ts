@@ -45,8 +45,9 @@ export interface PublishEventOptions {
 /** Publishes typed meshid events as CloudEvents on NATS. */
 export interface EventPublisher {
   /**
-   * Publishes one event of catalog type `type`. Resolves with its CloudEvents id once NATS
-   * (or, with useJetStream, the stream) has it.
+   * Publishes one event of catalog type `type` and resolves with its CloudEvents id: with core
+   * NATS once the client has queued it (at most once), with useJetStream once the stream has
+   * stored it (or recognised it as a duplicate of the same id).
    * Throws MeshidError `invalid_argument` (`events.payload.secret`, `events.subject.invalid`)
    * before sending anything, or `unavailable` (`events.publish.failed`) when NATS refuses.
    */
