@@ -280,6 +280,22 @@ export async function startNatsCluster(params: StartNatsClusterParams = {}): Pro
     throw new Error(`startNatsCluster: size must be a positive integer, got ${size}`);
   }
   findNatsServerBinary();
+  // getFreePort can race with other processes; a port taken in between fails the start, so
+  // try again with fresh ports.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startClusterOnce(size, jetstream);
+    } catch (err) {
+      const portTaken = /address already in use/i.test((err as Error).message);
+      if (!portTaken || attempt >= CLUSTER_START_ATTEMPTS) throw err;
+    }
+  }
+}
+
+/** How often startNatsCluster tries fresh ports when one was taken meanwhile. */
+const CLUSTER_START_ATTEMPTS = 3;
+
+async function startClusterOnce(size: number, jetstream: boolean): Promise<NatsCluster> {
   const routePorts: number[] = [];
   const monitorPorts: number[] = [];
   for (let i = 0; i < size; i += 1) {
