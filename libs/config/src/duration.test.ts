@@ -72,7 +72,8 @@ describe("durationSchema", () => {
 
   it("durations – .default takes a duration string and parses it", () => {
     const schema = z.object({ caTtl: durationSchema({ min: 24 * 3600 }).default("720h") });
-    expect(schema.parse({})).toEqual({ caTtl: 720 * 3600 });
+    const parsed: { caTtl: number } = schema.parse({});
+    expect(parsed).toEqual({ caTtl: 720 * 3600 });
     expect(schema.parse({ caTtl: "48h" })).toEqual({ caTtl: 48 * 3600 });
   });
 

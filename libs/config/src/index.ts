@@ -26,4 +26,10 @@ export {
 } from "./common-schemas";
 export { deepFreeze } from "./deep-freeze";
 export { withInputDefault, type WithInputDefault } from "./input-default";
-export { envPrefix, envVarName, loadConfig, type LoadConfigParams } from "./load-config";
+export {
+  configFileEnvVar,
+  envPrefix,
+  envVarName,
+  loadConfig,
+  type LoadConfigParams,
+} from "./load-config";

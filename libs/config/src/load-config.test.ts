@@ -6,7 +6,7 @@ import { z } from "zod";
 import { logLevelSchema, listenAddressSchema } from "./common-schemas";
 import { CONFIG_ERROR_CODE, CONFIG_ERROR_EXIT_CODE, ConfigError } from "./config-error";
 import { durationSchema } from "./duration";
-import { envVarName, loadConfig } from "./load-config";
+import { configFileEnvVar, envVarName, loadConfig } from "./load-config";
 
 const DEFAULT_WORKERS = 4;
 
@@ -97,6 +97,14 @@ describe("loadConfig", () => {
     expect(config.adminIds).toEqual(["spiffe://example.org/admin"]);
     expect(config.datastore).toEqual({ url: "postgres://db/meshid", poolSize: 10 });
     expect(config.x509SvidKeyType).toBe("rsa-2048");
+  });
+
+  it("config – MESHID_<SERVICE>_CONFIG_FILE names the file and is not a setting", async () => {
+    await writeFile(file, "workers: 9\n");
+    const env: Record<string, string> = { ...MIN_ENV, [configFileEnvVar("ca")]: file };
+    expect(configFileEnvVar("ca")).toBe("MESHID_CA_CONFIG_FILE");
+    const config = loadConfig({ service: "ca", schema, file: env.MESHID_CA_CONFIG_FILE, env });
+    expect(config.workers).toBe(9);
   });
 
   it("config – env overrides file, file overrides defaults", async () => {

@@ -25,6 +25,14 @@ export function envPrefix(service: string): string {
   return `MESHID_${toEnvSegment(service)}_`;
 }
 
+/**
+ * The environment variable naming the service's YAML file, `MESHID_<SERVICE>_CONFIG_FILE`.
+ * `loadConfig` skips it when mapping variables to keys; `main.ts` passes its value as `file`.
+ */
+export function configFileEnvVar(service: string): string {
+  return `${envPrefix(service)}CONFIG_FILE`;
+}
+
 /** The environment variable that sets the setting at `path` (`["datastore", "url"]` → `MESHID_CA_DATASTORE__URL`). */
 export function envVarName(service: string, path: readonly string[]): string {
   return envPrefix(service) + path.map(toEnvSegment).join("__");
@@ -275,8 +283,9 @@ function startsWith(path: Path, prefix: Path): boolean {
  * comma-separated lists (or JSON arrays) for arrays, JSON for objects.
  *
  * Unknown keys in the file and `MESHID_<SERVICE>_*` variables that match no key are errors,
- * whether or not the schema is strict. Cross-field checks belong in the schema
- * (`.superRefine`).
+ * whether or not the schema is strict (a `z.looseObject` opts out). Cross-field checks belong
+ * in the schema (`.superRefine` on the object); zod runs them once every field parsed, so they
+ * are reported together with field problems only if given zod's `when` option.
  *
  * @throws ConfigError (`config.invalid`) listing every problem: unreadable file, invalid YAML,
  *   unknown keys, bad values, missing settings and failed cross-field checks.
@@ -301,7 +310,10 @@ export function loadConfig<S extends z.ZodType>(params: LoadConfigParams<S>): z.
 
   const prefix = envPrefix(service);
   const names = Object.keys(env)
-    .filter((name) => name.startsWith(prefix) && env[name] !== undefined)
+    .filter(
+      (name) =>
+        name.startsWith(prefix) && env[name] !== undefined && name !== configFileEnvVar(service),
+    )
     .sort();
   for (const name of names) {
     const raw = env[name] as string;
