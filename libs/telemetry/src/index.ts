@@ -11,6 +11,11 @@ export {
   type Logger,
 } from "./logger";
 export {
+  createMemoryLogger,
+  type CreateMemoryLoggerParams,
+  type MemoryLogger,
+} from "./memory-logger";
+export {
   startOpsServer,
   type MetricsHandler,
   type OpsServer,
