@@ -102,6 +102,18 @@ describe("kube api server", () => {
     });
   });
 
+  it("pods – creation validates containers like the real server (422 Invalid)", async () => {
+    const invalid = await failure(
+      core.createNamespacedPod({
+        namespace: "default",
+        body: { metadata: { name: "empty" }, spec: { containers: [] } },
+      }),
+    );
+    expect(invalid.code).toBe(422);
+    expect(invalid.status.reason).toBe("Invalid");
+    expect(invalid.status.message).toBe('Pod "empty" is invalid: spec.containers: Required value');
+  });
+
   it("pods – status subresource is the only way to write status", async () => {
     await core.createNamespacedPod({
       namespace: "default",
@@ -329,11 +341,12 @@ describe("kube api server", () => {
       spec: { holderIdentity: "a" },
     } as k8s.KubernetesObject);
     expect(lease.metadata?.uid).toBeDefined();
-    const cm = await objects.create({
+    const cmSpec: k8s.KubernetesObject = {
       apiVersion: "v1",
       kind: "ConfigMap",
       metadata: { name: "x", namespace: "default" },
-    });
+    };
+    const cm = await objects.create(cmSpec);
     expect(cm.metadata?.name).toBe("x");
     const read = await objects.read({
       apiVersion: "v1",
@@ -341,6 +354,15 @@ describe("kube api server", () => {
       metadata: { name: "x", namespace: "default" },
     });
     expect(read.metadata?.uid).toBe(cm.metadata?.uid);
+    const applied = await objects.patch(
+      { ...cmSpec, data: { k: "v" } },
+      undefined,
+      undefined,
+      "meshid-test",
+      undefined,
+      k8s.PatchStrategy.ServerSideApply,
+    );
+    expect(applied.data).toEqual({ k: "v" });
     const groups = await kc.makeApiClient(k8s.ApisApi).getAPIVersions();
     expect(groups.groups.map((g) => g.name)).toEqual(
       expect.arrayContaining([
@@ -434,6 +456,18 @@ describe("kube api server", () => {
     expect(
       server.get({ kind: "Widget", name: "w", namespace: "default" })?.metadata.uid,
     ).toBeDefined();
+    const crd = await ext.readCustomResourceDefinition({ name: "widgets.example.com" });
+    expect(crd.status?.conditions?.find((c) => c.type === "Established")?.status).toBe("True");
+    await ext.deleteCustomResourceDefinition({ name: "widgets.example.com" });
+    const unserved = await failure(
+      custom.listNamespacedCustomObject({
+        group: "example.com",
+        version: "v1",
+        namespace: "default",
+        plural: "widgets",
+      }),
+    );
+    expect(unserved.code).toBe(404);
   });
 
   it("leases – CoordinationV1Api create and replace with resourceVersion conflicts", async () => {

@@ -103,6 +103,7 @@ export interface KubeObjectRef {
   /** Narrows the kind to one group/version (`events.k8s.io/v1`); core wins when omitted. */
   readonly apiVersion?: string;
   readonly name: string;
+  /** Namespace of a namespaced kind; default `default`. Ignored for cluster-scoped kinds. */
   readonly namespace?: string;
 }
 
@@ -130,7 +131,11 @@ export interface KubeApiServer {
   kubeConfig(): KubeConfig;
   /** The same kubeconfig as YAML (for code that loads a kubeconfig file). */
   kubeConfigYaml(): string;
-  /** Creates or replaces an object directly (no REST strategies: status is kept as given). */
+  /**
+   * Creates or replaces an object directly, as a controller or kubelet would have left it: no
+   * REST strategies (status is kept as given, no validation, no resourceVersion check), a
+   * missing namespace is created, and namespaced objects default to `default`. Watches see it.
+   */
   apply<T extends object = KubeObject>(object: T): T;
   /** Returns a stored object, or undefined. */
   get<T extends object = KubeObject>(ref: KubeObjectRef): T | undefined;

@@ -134,8 +134,51 @@ function statusOnCreate(def: KubeResourceDefinition, object: KubeObject): KubeOb
   }
   if (def.group === "" && def.plural === "namespaces") return { phase: "Active" };
   if (def.group === "" && def.plural === "services") return { loadBalancer: {} };
+  if (def.group === "apiextensions.k8s.io" && def.plural === "customresourcedefinitions") {
+    const spec = isJsonObject(object.spec) ? object.spec : {};
+    const versions = Array.isArray(spec.versions) ? spec.versions.filter(isJsonObject) : [];
+    const storage = versions.find((v) => v.storage === true) ?? versions[0];
+    return {
+      acceptedNames: spec.names ?? {},
+      conditions: [
+        {
+          type: "NamesAccepted",
+          status: "True",
+          reason: "NoConflicts",
+          message: "no conflicts found",
+        },
+        {
+          type: "Established",
+          status: "True",
+          reason: "InitialNamesAccepted",
+          message: "the initial names have been accepted",
+        },
+      ],
+      storedVersions: storage && typeof storage.name === "string" ? [storage.name] : [],
+    };
+  }
   if (def.custom && def.statusSubresource) return undefined;
   return object.status;
+}
+
+/** The real API server's validation of a pod's containers, reduced to what tests trip over. */
+function validatePodOnCreate(def: KubeResourceDefinition, object: KubeObject): void {
+  if (def.group !== "" || def.plural !== "pods") return;
+  const spec = isJsonObject(object.spec) ? object.spec : {};
+  const containers = Array.isArray(spec.containers) ? spec.containers : [];
+  if (containers.length === 0) {
+    throw invalidError(def, object.metadata.name ?? "", "spec.containers", "Required value");
+  }
+  containers.forEach((c, i) => {
+    if (!isJsonObject(c) || typeof c.name !== "string" || c.name === "") {
+      throw invalidError(
+        def,
+        object.metadata.name ?? "",
+        `spec.containers[${i}].name`,
+        "Required value",
+      );
+    }
+  });
 }
 
 /** True when the change between two versions should bump metadata.generation. */
@@ -234,6 +277,16 @@ export function createKubeStore(options: KubeStoreOptions = {}): KubeStore {
     const deleted = cloneJson(current);
     deleted.metadata.resourceVersion = String(++revision);
     record("DELETED", def, deleted, current);
+    if (def.group === "apiextensions.k8s.io" && def.plural === "customresourcedefinitions") {
+      // Deleting a CRD deletes its objects and stops serving its resources.
+      for (const gone of resourcesFromCrd(current)) {
+        for (const obj of store.list(gone)) finishDelete(gone, obj, false);
+        const index = defs.findIndex(
+          (d) => d.group === gone.group && d.version === gone.version && d.plural === gone.plural,
+        );
+        if (index >= 0) defs.splice(index, 1);
+      }
+    }
     if (def.group === "" && def.plural === "namespaces") {
       for (const other of defs) {
         if (!other.namespaced) continue;
@@ -325,7 +378,10 @@ export function createKubeStore(options: KubeStoreOptions = {}): KubeStore {
           `Invalid value: "${meta.name}": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character`,
         );
       }
+      if (origin === "test" && def.namespaced && meta.namespace)
+        store.ensureNamespace(meta.namespace);
       checkNamespace(def, meta.namespace);
+      if (origin === "rest") validatePodOnCreate(def, obj);
       const map = bucket(def);
       const key = keyOf(meta.namespace, meta.name);
       if (map.has(key)) throw alreadyExistsError(def, meta.name);
