@@ -23,6 +23,8 @@ export interface StartOpsServerParams {
   metrics?: MetricsHandler;
   /** Logs failures of readiness checks and metric collection. */
   logger: Logger;
+  /** Closes the server when aborted (same as `close()`). */
+  signal?: AbortSignal;
 }
 
 /** A running ops server. */
@@ -114,15 +116,18 @@ export async function startOpsServer(params: StartOpsServerParams): Promise<OpsS
   const { port } = server.address() as AddressInfo;
   const host = isIP(params.host) === 6 ? `[${params.host}]` : params.host;
   let closing: Promise<void> | undefined;
-  return {
-    url: `http://${host}:${port}`,
-    port,
-    close: () => {
-      closing ??= new Promise<void>((resolve, reject) => {
-        server.close((err) => (err === undefined ? resolve() : reject(err)));
-        server.closeAllConnections();
-      });
-      return closing;
-    },
+  const close = (): Promise<void> => {
+    params.signal?.removeEventListener("abort", onAbort);
+    closing ??= new Promise<void>((resolve, reject) => {
+      server.close((err) => (err === undefined ? resolve() : reject(err)));
+      server.closeAllConnections();
+    });
+    return closing;
   };
+  function onAbort(): void {
+    close().catch((err: unknown) => logger.warn({ [LogKeys.err]: err }, "ops server close failed"));
+  }
+  if (params.signal?.aborted === true) onAbort();
+  else params.signal?.addEventListener("abort", onAbort, { once: true });
+  return { url: `http://${host}:${port}`, port, close };
 }

@@ -94,6 +94,21 @@ describe("startOpsServer", () => {
     }
   });
 
+  it("ops server – aborting the signal closes it", async () => {
+    const controller = new AbortController();
+    const other = await startOpsServer({
+      host: "127.0.0.1",
+      port: 0,
+      isReady: () => true,
+      logger: createNoopLogger(),
+      signal: controller.signal,
+    });
+    expect((await fetch(`${other.url}/healthz`)).status).toBe(200);
+    controller.abort();
+    await other.close();
+    await expect(fetch(`${other.url}/healthz`)).rejects.toThrow();
+  });
+
   it("ops server – a busy port rejects with the listen error", async () => {
     await expect(
       startOpsServer({
