@@ -7,13 +7,12 @@ import {
   ensureEventStream,
   subscribeEvents,
 } from "../src/index";
-// TODO: import from "@meshid/testkit" once its index exports the nats-server helpers.
 import {
   type NatsCluster,
   type NatsServer,
   startNatsCluster,
   startNatsServer,
-} from "../../testkit/src/nats-server";
+} from "@meshid/testkit";
 
 const SOURCE = "meshid/test/extra";
 

@@ -21,8 +21,7 @@ import {
   type ReceivedEvent,
   subscribeEvents,
 } from "../src/index";
-// TODO: import from "@meshid/testkit" once its index exports the nats-server helper.
-import { type NatsServer, startNatsServer } from "../../testkit/src/nats-server";
+import { type NatsServer, startNatsServer } from "@meshid/testkit";
 
 const SOURCE = "meshid/ca/ca-0";
 const FIXED_NOW = new Date("2026-11-22T13:30:00.123Z");

@@ -45,3 +45,12 @@ export {
   type NginxServer,
 } from "./nginx";
 export { describeContract, type ContractAdapter, type ContractSubject } from "./contract";
+export {
+  findNatsServerBinary,
+  startNatsCluster,
+  startNatsServer,
+  type NatsCluster,
+  type NatsServer,
+  type StartNatsClusterParams,
+  type StartNatsServerParams,
+} from "./nats-server";
