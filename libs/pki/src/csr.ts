@@ -1,4 +1,4 @@
-import { createPublicKey, sign, verify, type KeyObject } from "node:crypto";
+import { sign, verify, type KeyObject } from "node:crypto";
 import { MeshidError } from "@meshid/errors";
 import {
   bitString,
@@ -20,7 +20,7 @@ import {
 } from "./der";
 import { keyTypeOf, type KeyType } from "./keys";
 import { decodePem } from "./pem";
-import { OID, signingAlgorithmFor } from "./spki";
+import { importSpkiFast, OID, signingAlgorithmFor } from "./spki";
 
 /** Parameters of {@link createCsr}. */
 export interface CreateCsrParams {
@@ -136,14 +136,12 @@ export function readCsrParts(der: Uint8Array): CsrParts {
  * certificationRequestInfo). Returns the key and its type. Throws `pki.key.unsupported`,
  * `pki.csr.malformed` or `pki.csr.signature` (all invalid_argument).
  */
-export function verifyCsrParts(parts: CsrParts): { publicKey: KeyObject; keyType: KeyType } {
-  let publicKey: KeyObject;
-  try {
-    publicKey = createPublicKey({ key: Buffer.from(parts.spkiDer), format: "der", type: "spki" });
-  } catch (err) {
-    throw malformed("CSR public key is not valid SubjectPublicKeyInfo", err);
-  }
-  const keyType = keyTypeOf(publicKey);
+export function verifyCsrParts(parts: CsrParts): {
+  publicKey: KeyObject;
+  keyType: KeyType;
+  subjectPublicKey: Uint8Array;
+} {
+  const { key: publicKey, keyType, subjectPublicKey } = importSpkiFast(parts.spkiDer);
   const isEcSig = parts.signatureAlgorithm.startsWith("1.2.840.10045.4.");
   if (isEcSig !== keyType.startsWith("ec")) {
     throw badSignature("CSR signature algorithm does not match its key type");
@@ -155,7 +153,7 @@ export function verifyCsrParts(parts: CsrParts): { publicKey: KeyObject; keyType
     throw badSignature("CSR signature could not be verified", err);
   }
   if (!ok) throw badSignature("CSR signature does not verify: no proof of possession");
-  return { publicKey, keyType };
+  return { publicKey, keyType, subjectPublicKey };
 }
 
 function toDer(derOrPem: Uint8Array | string): Uint8Array {
@@ -207,13 +205,7 @@ function readRequestedSans(der: Uint8Array, attributes: Tlv): { uris: string[]; 
 export function parseCsr(derOrPem: Uint8Array | string): ParsedCsr {
   const der = toDer(derOrPem);
   const parts = readCsrParts(der);
-  let publicKey: KeyObject;
-  try {
-    publicKey = createPublicKey({ key: Buffer.from(parts.spkiDer), format: "der", type: "spki" });
-  } catch (err) {
-    throw malformed("CSR public key is not valid SubjectPublicKeyInfo", err);
-  }
-  const keyType = keyTypeOf(publicKey);
+  const { key: publicKey, keyType } = importSpkiFast(parts.spkiDer);
   let sans: { uris: string[]; dns: string[] } = { uris: [], dns: [] };
   if (parts.attributes !== undefined) {
     try {

@@ -1,6 +1,18 @@
-import { createHash } from "node:crypto";
-import { content, decodeOid, DerError, expectTlv, TAG } from "./der";
-import type { KeyType } from "./keys";
+import { createHash, createPublicKey, type KeyObject } from "node:crypto";
+import { MeshidError } from "@meshid/errors";
+import {
+  bitString,
+  content,
+  decodeOid,
+  DerError,
+  expectTlv,
+  NULL,
+  oid,
+  seq,
+  TAG,
+  unsignedInteger,
+} from "./der";
+import { keyTypeOf, type KeyType } from "./keys";
 
 /** OIDs meshid reads and writes. */
 export const OID = {
@@ -86,4 +98,144 @@ export function signingAlgorithmFor(type: KeyType): SigningAlgorithm {
     case "rsa-4096":
       return { hash: "sha256", oid: OID.sha256WithRSAEncryption, nullParams: true };
   }
+}
+
+function b64url(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("base64url");
+}
+
+function stripZeros(bytes: Uint8Array): Uint8Array {
+  let i = 0;
+  while (i < bytes.length - 1 && bytes[i] === 0) i++;
+  return bytes.subarray(i);
+}
+
+const EC_CURVES: Readonly<Record<string, { crv: string; size: number; type: KeyType }>> = {
+  [OID.prime256v1]: { crv: "P-256", size: 32, type: "ec-p256" },
+  [OID.secp384r1]: { crv: "P-384", size: 48, type: "ec-p384" },
+};
+
+function unsupportedKey(message: string): MeshidError {
+  return new MeshidError("invalid_argument", "pki.key.unsupported", message);
+}
+
+/**
+ * Imports SubjectPublicKeyInfo DER as a KeyObject and returns its key type, quickly: supported
+ * EC and RSA keys go through node's JWK import, which skips OpenSSL's generic decoder (several
+ * times cheaper); anything else falls back to the DER import. Throws `pki.key.malformed` or
+ * `pki.key.unsupported` (invalid_argument).
+ */
+export function importSpkiFast(spkiDer: Uint8Array): {
+  key: KeyObject;
+  keyType: KeyType;
+  subjectPublicKey: Uint8Array;
+} {
+  let info: SpkiInfo;
+  try {
+    info = readSpki(spkiDer);
+  } catch (err) {
+    throw new MeshidError(
+      "invalid_argument",
+      "pki.key.malformed",
+      "public key is not valid SubjectPublicKeyInfo DER",
+      { cause: err },
+    );
+  }
+  try {
+    if (info.family === "ec" && info.curveOid !== undefined) {
+      const curve = EC_CURVES[info.curveOid];
+      if (curve === undefined) throw unsupportedKey(`unsupported EC curve ${info.curveOid}`);
+      const pt = info.subjectPublicKey;
+      if (pt.length === 1 + 2 * curve.size && pt[0] === 0x04) {
+        const key = createPublicKey({
+          key: {
+            kty: "EC",
+            crv: curve.crv,
+            x: b64url(pt.subarray(1, 1 + curve.size)),
+            y: b64url(pt.subarray(1 + curve.size)),
+          },
+          format: "jwk",
+        });
+        return { key, keyType: curve.type, subjectPublicKey: pt };
+      }
+    } else if (info.family === "rsa") {
+      const bits = info.subjectPublicKey;
+      const s = expectTlv(bits, 0, TAG.SEQUENCE);
+      const n = expectTlv(bits, s.contentStart, TAG.INTEGER, s.end);
+      const e = expectTlv(bits, n.end, TAG.INTEGER, s.end);
+      const modulus = stripZeros(content(bits, n));
+      const bitLength = modulus.length * 8 - Math.clz32(modulus[0] ?? 0) + 24;
+      if (bitLength !== 2048 && bitLength !== 4096) {
+        throw unsupportedKey(`unsupported RSA key size ${bitLength}`);
+      }
+      const key = createPublicKey({
+        key: { kty: "RSA", n: b64url(modulus), e: b64url(stripZeros(content(bits, e))) },
+        format: "jwk",
+      });
+      return {
+        key,
+        keyType: bitLength === 2048 ? "rsa-2048" : "rsa-4096",
+        subjectPublicKey: bits,
+      };
+    }
+  } catch (err) {
+    if (err instanceof MeshidError) throw err;
+    throw new MeshidError(
+      "invalid_argument",
+      "pki.key.malformed",
+      "public key is not a valid EC or RSA key",
+      { cause: err },
+    );
+  }
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: Buffer.from(spkiDer), format: "der", type: "spki" });
+  } catch (err) {
+    throw new MeshidError(
+      "invalid_argument",
+      "pki.key.malformed",
+      "public key is not valid SubjectPublicKeyInfo DER",
+      { cause: err },
+    );
+  }
+  return { key, keyType: keyTypeOf(key), subjectPublicKey: info.subjectPublicKey };
+}
+
+const EC_SPKI_PREFIX: Readonly<Record<string, Buffer>> = {
+  "ec-p256": Buffer.from("3059301306072a8648ce3d020106082a8648ce3d030107034200", "hex"),
+  "ec-p384": Buffer.from("3076301006072a8648ce3d020106052b81040022036200", "hex"),
+};
+
+/**
+ * Returns a public (or private: its public half) KeyObject as SubjectPublicKeyInfo DER plus
+ * its key type, via node's JWK export (much cheaper than OpenSSL's DER encoder). Throws
+ * `pki.key.unsupported` (invalid_argument).
+ */
+export function spkiFromKeyObject(key: KeyObject): { spkiDer: Uint8Array; keyType: KeyType } {
+  const pub = key.type === "private" ? createPublicKey(key) : key;
+  const keyType = keyTypeOf(pub);
+  const jwk = pub.export({ format: "jwk" });
+  const prefix = EC_SPKI_PREFIX[keyType];
+  if (prefix !== undefined && typeof jwk.x === "string" && typeof jwk.y === "string") {
+    const spkiDer = Buffer.concat([
+      prefix,
+      Buffer.from([0x04]),
+      Buffer.from(jwk.x, "base64url"),
+      Buffer.from(jwk.y, "base64url"),
+    ]);
+    return { spkiDer, keyType };
+  }
+  if (typeof jwk.n === "string" && typeof jwk.e === "string") {
+    const spkiDer = seq(
+      seq(oid(OID.rsaEncryption), NULL),
+      bitString(
+        seq(
+          unsignedInteger(Buffer.from(jwk.n, "base64url")),
+          unsignedInteger(Buffer.from(jwk.e, "base64url")),
+        ),
+      ),
+    );
+    return { spkiDer, keyType };
+  }
+  return { spkiDer: pub.export({ type: "spki", format: "der" }), keyType };
 }

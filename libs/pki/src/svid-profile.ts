@@ -1,8 +1,9 @@
 // The X509-SVID profile shared by the fast and the generic issuer: parameter checks, validity
 // window, serial numbers and key usage. Both issuers must produce identical certificates.
-import { createPublicKey, randomFillSync, type KeyObject } from "node:crypto";
+import { randomFillSync, type KeyObject } from "node:crypto";
 import { MeshidError } from "@meshid/errors";
-import { keyTypeOf, type KeyType } from "./keys";
+import { type KeyType } from "./keys";
+import { importSpkiFast, spkiFromKeyObject } from "./spki";
 
 /** Parameters of one X509-SVID issuance (the same for the fast and the generic issuer). */
 export interface IssueX509SvidParams {
@@ -166,23 +167,10 @@ export function resolveSubjectKey(publicKey: KeyObject | Uint8Array): {
   spkiDer: Uint8Array;
   keyType: KeyType;
 } {
-  let key: KeyObject;
   if (publicKey instanceof Uint8Array) {
-    try {
-      key = createPublicKey({ key: Buffer.from(publicKey), format: "der", type: "spki" });
-    } catch (err) {
-      throw new MeshidError(
-        "invalid_argument",
-        "pki.key.malformed",
-        "publicKey is not valid SubjectPublicKeyInfo DER",
-        { cause: err },
-      );
-    }
-    return { spkiDer: publicKey, keyType: keyTypeOf(key) };
+    return { spkiDer: publicKey, keyType: importSpkiFast(publicKey).keyType };
   }
-  key = publicKey.type === "private" ? createPublicKey(publicKey) : publicKey;
-  const keyType = keyTypeOf(key);
-  return { spkiDer: key.export({ type: "spki", format: "der" }), keyType };
+  return spkiFromKeyObject(publicKey);
 }
 
 /** Key usage bits for a leaf: digitalSignature, plus keyEncipherment for RSA subject keys. */

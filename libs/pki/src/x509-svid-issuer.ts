@@ -2,18 +2,7 @@ import { createHash, createPublicKey, sign, verify, type KeyObject } from "node:
 import { MeshidError } from "@meshid/errors";
 import { readCertificateInfo } from "./certificate-info";
 import { readCsrParts, verifyCsrParts } from "./csr";
-import {
-  BOOLEAN_TRUE,
-  ctx,
-  NULL,
-  octetString,
-  oid,
-  seq,
-  tlv,
-  unsignedInteger,
-  x509Time,
-  bitString,
-} from "./der";
+import { BOOLEAN_TRUE, ctx, NULL, octetString, oid, seq } from "./der";
 import { keyTypeOf, type KeyType } from "./keys";
 import { OID, readSpki, signingAlgorithmFor } from "./spki";
 import {
@@ -76,6 +65,68 @@ const EKU_SERVER_CLIENT = extension(
 );
 const VERSION_V3 = ctx(0, Buffer.from([0x02, 0x01, 0x02]), true);
 const EMPTY_NAME = seq();
+const SAN_HEAD = Buffer.concat([oid(OID.subjectAltName), BOOLEAN_TRUE]);
+
+/** Length of a DER header for content of `len` bytes (certificates stay below 64 KiB). */
+function hdrLen(len: number): number {
+  return len < 0x80 ? 2 : len < 0x100 ? 3 : 4;
+}
+
+function writeHdr(buf: Buffer, o: number, tag: number, len: number): number {
+  buf[o++] = tag;
+  if (len < 0x80) {
+    buf[o++] = len;
+  } else if (len < 0x100) {
+    buf[o++] = 0x81;
+    buf[o++] = len;
+  } else if (len < 0x10000) {
+    buf[o++] = 0x82;
+    buf[o++] = len >> 8;
+    buf[o++] = len & 0xff;
+  } else {
+    throw new RangeError("certificate too large");
+  }
+  return o;
+}
+
+function isUtcTimeYear(date: Date): boolean {
+  const y = date.getUTCFullYear();
+  return y >= 1950 && y < 2050;
+}
+
+/** Length of the TLV {@link writeTime} writes. */
+function timeLen(date: Date): number {
+  return isUtcTimeYear(date) ? 15 : 17;
+}
+
+function write2(buf: Buffer, o: number, n: number): number {
+  buf[o] = 0x30 + Math.floor(n / 10);
+  buf[o + 1] = 0x30 + (n % 10);
+  return o + 2;
+}
+
+/** Writes an X.509 Time: UTCTime for 1950–2049, GeneralizedTime otherwise (RFC 5280). */
+function writeTime(buf: Buffer, o: number, date: Date): number {
+  const y = date.getUTCFullYear();
+  if (isUtcTimeYear(date)) {
+    buf[o++] = 0x17;
+    buf[o++] = 13;
+    o = write2(buf, o, y % 100);
+  } else {
+    buf[o++] = 0x18;
+    buf[o++] = 15;
+    o = write2(buf, o, Math.floor(y / 100));
+    o = write2(buf, o, y % 100);
+  }
+  o = write2(buf, o, date.getUTCMonth() + 1);
+  o = write2(buf, o, date.getUTCDate());
+  o = write2(buf, o, date.getUTCHours());
+  o = write2(buf, o, date.getUTCMinutes());
+  o = write2(buf, o, date.getUTCSeconds());
+  buf[o++] = 0x5a; // "Z"
+  return o;
+}
+
 const SKI_PREFIX = Buffer.concat([
   Buffer.from([0x30, 0x1d]),
   oid(OID.subjectKeyIdentifier),
@@ -127,43 +178,101 @@ export function createX509SvidIssuer(deps: X509SvidIssuerDeps): X509SvidIssuer {
   }
   const random = deps.random ?? defaultRandom;
   const sigAlgDer = alg.nullParams ? seq(oid(alg.oid), NULL) : seq(oid(alg.oid));
-  const head = Buffer.concat([VERSION_V3]); // then serial
+  // RSA signatures are exactly the modulus size; ECDSA DER signatures are at most 72/104 bytes.
+  const issuerSignatureMax =
+    issuerKeyType === "rsa-4096" ? 512 : issuerKeyType === "rsa-2048" ? 256 : 72;
   const afterSerial = Buffer.concat([sigAlgDer, Buffer.from(info.subjectNameDer)]);
   const aki = extension(OID.authorityKeyIdentifier, false, seq(ctx(0, info.subjectKeyId, false)));
   const issuerNotAfter = info.notAfter;
 
+  const constExtsEc = Buffer.concat([BASIC_CONSTRAINTS_LEAF, KU_EC, EKU_SERVER_CLIENT]);
+  const constExtsRsa = Buffer.concat([BASIC_CONSTRAINTS_LEAF, KU_RSA, EKU_SERVER_CLIENT]);
+  const tailExts = Buffer.concat([aki]);
+
+  // Everything below writes the certificate into one buffer: the TBSCertificate is laid out
+  // after room for the outer header, signed in place, then followed by the signature.
   function build(
     spiffeId: string,
     dnsNames: readonly string[],
     spkiDer: Uint8Array,
+    subjectPublicKey: Uint8Array,
     keyType: KeyType,
     ttlSeconds: number,
     now: Date,
   ): IssuedX509Svid {
     const { notBefore, notAfter } = computeSvidValidity({ ttlSeconds, now, issuerNotAfter });
     const serial = generateSerial(random);
-    const ski = createHash("sha1").update(readSpki(spkiDer).subjectPublicKey).digest();
-    const names: Buffer[] = [tlv(0x86, Buffer.from(spiffeId, "latin1"))];
-    for (const d of dnsNames) names.push(tlv(0x82, Buffer.from(d, "latin1")));
-    const extensions = seq(
-      BASIC_CONSTRAINTS_LEAF,
-      keyType === "rsa-2048" || keyType === "rsa-4096" ? KU_RSA : KU_EC,
-      EKU_SERVER_CLIENT,
-      Buffer.concat([SKI_PREFIX, ski]),
-      aki,
-      extension(OID.subjectAltName, true, seq(...names)),
-    );
-    const tbs = seq(
-      head,
-      unsignedInteger(serial.bytes),
-      afterSerial,
-      seq(x509Time(notBefore), x509Time(notAfter)),
-      EMPTY_NAME,
-      spkiDer,
-      ctx(3, extensions, true),
-    );
-    const signature = sign(alg.hash, tbs, issuerKey);
-    const certDer = new Uint8Array(seq(tbs, sigAlgDer, bitString(signature)));
+    const ski = createHash("sha1").update(subjectPublicKey).digest();
+    const constExts = keyType === "rsa-2048" || keyType === "rsa-4096" ? constExtsRsa : constExtsEc;
+
+    let namesLen = hdrLen(spiffeId.length) + spiffeId.length;
+    for (const d of dnsNames) namesLen += hdrLen(d.length) + d.length;
+    const gnSeqLen = hdrLen(namesLen) + namesLen;
+    const sanOctetLen = hdrLen(gnSeqLen) + gnSeqLen;
+    const sanContent = SAN_HEAD.length + sanOctetLen;
+    const sanLen = hdrLen(sanContent) + sanContent;
+    const extsContent =
+      constExts.length + SKI_PREFIX.length + ski.length + tailExts.length + sanLen;
+    const extsSeqLen = hdrLen(extsContent) + extsContent;
+    const serialContent = serial.bytes.length + ((serial.bytes[0] as number) & 0x80 ? 1 : 0);
+    const nbLen = timeLen(notBefore);
+    const naLen = timeLen(notAfter);
+    const validityContent = nbLen + naLen;
+    const tbsContent =
+      VERSION_V3.length +
+      2 +
+      serialContent +
+      afterSerial.length +
+      2 +
+      validityContent +
+      EMPTY_NAME.length +
+      spkiDer.length +
+      hdrLen(extsSeqLen) +
+      extsSeqLen;
+    const tbsLen = hdrLen(tbsContent) + tbsContent;
+    // Room for: outer header (≤ 4), TBS, algorithm, BIT STRING header (≤ 4) + 0x00 + signature.
+    const maxSig = alg.hash === "sha384" ? 104 : issuerSignatureMax;
+    const buf = Buffer.allocUnsafe(4 + tbsLen + sigAlgDer.length + 5 + maxSig);
+    let o = 4;
+    o = writeHdr(buf, o, 0x30, tbsContent);
+    o += VERSION_V3.copy(buf, o);
+    o = writeHdr(buf, o, 0x02, serialContent);
+    if (serialContent > serial.bytes.length) buf[o++] = 0;
+    buf.set(serial.bytes, o);
+    o += serial.bytes.length;
+    o += afterSerial.copy(buf, o);
+    o = writeHdr(buf, o, 0x30, validityContent);
+    o = writeTime(buf, o, notBefore);
+    o = writeTime(buf, o, notAfter);
+    o += EMPTY_NAME.copy(buf, o);
+    buf.set(spkiDer, o);
+    o += spkiDer.length;
+    o = writeHdr(buf, o, 0xa3, extsSeqLen);
+    o = writeHdr(buf, o, 0x30, extsContent);
+    o += constExts.copy(buf, o);
+    o += SKI_PREFIX.copy(buf, o);
+    o += ski.copy(buf, o);
+    o += tailExts.copy(buf, o);
+    o = writeHdr(buf, o, 0x30, sanContent);
+    o += SAN_HEAD.copy(buf, o);
+    o = writeHdr(buf, o, 0x04, gnSeqLen);
+    o = writeHdr(buf, o, 0x30, namesLen);
+    o = writeHdr(buf, o, 0x86, spiffeId.length);
+    o += buf.write(spiffeId, o, "latin1");
+    for (const d of dnsNames) {
+      o = writeHdr(buf, o, 0x82, d.length);
+      o += buf.write(d, o, "latin1");
+    }
+    const tbsEnd = o;
+    const signature = sign(alg.hash, buf.subarray(4, tbsEnd), issuerKey);
+    o += sigAlgDer.copy(buf, o);
+    o = writeHdr(buf, o, 0x03, signature.length + 1);
+    buf[o++] = 0;
+    o += signature.copy(buf, o);
+    const certContent = o - 4;
+    const start = 4 - hdrLen(certContent);
+    writeHdr(buf, start, 0x30, certContent);
+    const certDer = new Uint8Array(buf.buffer, buf.byteOffset + start, o - start);
     return { certDer, serialHex: serial.hex, notBefore, notAfter };
   }
 
@@ -179,16 +288,26 @@ export function createX509SvidIssuer(deps: X509SvidIssuerDeps): X509SvidIssuer {
     issue(params) {
       const dnsNames = checkCommon(params);
       const { spkiDer, keyType } = resolveSubjectKey(params.publicKey);
-      return build(params.spiffeId, dnsNames, spkiDer, keyType, params.ttlSeconds, params.now);
+      const { subjectPublicKey } = readSpki(spkiDer);
+      return build(
+        params.spiffeId,
+        dnsNames,
+        spkiDer,
+        subjectPublicKey,
+        keyType,
+        params.ttlSeconds,
+        params.now,
+      );
     },
     issueFromCsr(csrDer, params) {
       const dnsNames = checkCommon(params);
       const parts = readCsrParts(csrDer);
-      const { keyType } = verifyCsrParts(parts);
+      const { keyType, subjectPublicKey } = verifyCsrParts(parts);
       return build(
         params.spiffeId,
         dnsNames,
         parts.spkiDer,
+        subjectPublicKey,
         keyType,
         params.ttlSeconds,
         params.now,
