@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { KubeConfig } from "@kubernetes/client-node";
 import { isMeshidError } from "@meshid/errors";
@@ -29,6 +30,7 @@ import {
   type ServiceAccountTokenClaims,
 } from "./token-review";
 import { isJsonObject, type JsonObject, type JsonValue, type KubeObject } from "./types";
+import type { StandInTlsOptions } from "./tls";
 import { serveWatch, type ExpiredWatchMode, type OpenWatch } from "./watch";
 
 /** Options for {@link startKubeApiServer}. */
@@ -53,6 +55,11 @@ export interface KubeApiServerOptions {
   readonly tokenReviewChecksBoundPod?: boolean;
   /** Issuer (`iss`) of service-account tokens and default API audience. */
   readonly issuer?: string;
+  /**
+   * Serve HTTPS with this certificate instead of plain http; the kubeconfig then carries the CA
+   * (`certificate-authority-data`) and no `insecure-skip-tls-verify`.
+   */
+  readonly tls?: StandInTlsOptions;
 }
 
 /** One request the API server stand-in received (for asserting e.g. that no write happened). */
@@ -118,7 +125,7 @@ export interface ListKubeObjectsParams {
 
 /** A running Kubernetes API server stand-in. */
 export interface KubeApiServer {
-  /** `http://127.0.0.1:<port>`. */
+  /** `http://127.0.0.1:<port>` (`https://` with the `tls` option). */
   readonly url: string;
   readonly port: number;
   /** Bearer token of the kubeconfig's admin user. */
@@ -127,7 +134,10 @@ export interface KubeApiServer {
   readonly issuer: string;
   /** Every request received so far, oldest first. */
   readonly requests: readonly KubeApiRequest[];
-  /** A client-node KubeConfig for the admin user (http with insecure-skip-tls-verify). */
+  /**
+   * A client-node KubeConfig for the admin user (plain http with `insecure-skip-tls-verify`,
+   * which client-node requires for http servers; or https trusting the `tls` CA).
+   */
   kubeConfig(): KubeConfig;
   /** The same kubeconfig as YAML (for code that loads a kubeconfig file). */
   kubeConfigYaml(): string;
@@ -266,9 +276,13 @@ function objectKey(obj: KubeObject): string {
 /**
  * Starts a Kubernetes API server stand-in on `127.0.0.1:0` that speaks the real REST protocol
  * (discovery, CRUD, patch, list paging, watch with bookmarks and 410 Expired, TokenReview) well
- * enough for unmodified @kubernetes/client-node 1.4. Plain http; the kubeconfig it hands out
- * sets `insecure-skip-tls-verify`, which client-node requires for http servers. The default
- * namespaces (default, kube-system, kube-public, kube-node-lease) exist from the start.
+ * enough for unmodified @kubernetes/client-node 1.4. Plain http by default (the kubeconfig it
+ * hands out then sets `insecure-skip-tls-verify`, which client-node requires for http servers),
+ * or https with `options.tls`. Every request except /healthz, /livez, /readyz and /version needs
+ * `Authorization: Bearer` with the admin token or an issued service-account token (401
+ * otherwise). The default namespaces (default, kube-system, kube-public, kube-node-lease) exist
+ * from the start. Deletion is immediate unless finalizers are set (no graceful pod
+ * termination). Stop it with `stop()`.
  */
 export async function startKubeApiServer(
   options: KubeApiServerOptions = {},
@@ -793,19 +807,25 @@ export async function startKubeApiServer(
     }
   };
 
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
     handle(req, res).catch(() => {
-      if (!res.headersSent)
+      if (!res.headersSent) {
         sendJson(res, 500, statusFailure(500, "internal error", "InternalError"));
-      else res.end();
+      } else {
+        res.end();
+      }
     });
-  });
+  };
+  const tls = options.tls;
+  const server = tls
+    ? createHttpsServer({ cert: tls.certPem, key: tls.keyPem }, listener)
+    : createServer(listener);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen({ host: "127.0.0.1", port: 0 }, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
-  url = `http://127.0.0.1:${port}`;
+  url = `${tls ? "https" : "http"}://127.0.0.1:${port}`;
 
   const resolveRef = (kind: string, apiVersion?: string): KubeResourceDefinition =>
     store.resolve(kind, apiVersion);
@@ -815,7 +835,18 @@ export async function startKubeApiServer(
       apiVersion: "v1",
       kind: "Config",
       clusters: [
-        { name: "meshid-test", cluster: { server: url, "insecure-skip-tls-verify": true } },
+        {
+          name: "meshid-test",
+          cluster: tls
+            ? {
+                server: url,
+                "certificate-authority-data": Buffer.from(tls.caPem ?? tls.certPem).toString(
+                  "base64",
+                ),
+                ...(tls.serverName !== undefined ? { "tls-server-name": tls.serverName } : {}),
+              }
+            : { server: url, "insecure-skip-tls-verify": true },
+        },
       ],
       users: [{ name: "meshid-admin", user: { token: adminToken } }],
       contexts: [

@@ -1,6 +1,8 @@
-import { createServer } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer as createHttpsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import type { V1Pod } from "@kubernetes/client-node";
+import type { StandInTlsOptions } from "./tls";
 
 /** Options for {@link startKubeletStandIn}. */
 export interface KubeletStandInOptions {
@@ -8,11 +10,13 @@ export interface KubeletStandInOptions {
   readonly pods?: readonly V1Pod[];
   /** When set, `GET /pods` requires `Authorization: Bearer <token>` (401 otherwise). */
   readonly bearerToken?: string;
+  /** Serve HTTPS (like the kubelet's port 10250) with this certificate instead of plain http. */
+  readonly tls?: StandInTlsOptions;
 }
 
 /** A running kubelet `/pods` stand-in. */
 export interface KubeletStandIn {
-  /** `http://127.0.0.1:<port>`. */
+  /** `http://127.0.0.1:<port>` (`https://` with the `tls` option). */
   readonly url: string;
   readonly port: number;
   /** Replaces the pods served by `GET /pods`. */
@@ -32,7 +36,7 @@ export async function startKubeletStandIn(
 ): Promise<KubeletStandIn> {
   let pods: V1Pod[] = structuredClone([...(options.pods ?? [])]);
   let count = 0;
-  const server = createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse): void => {
     const path = new URL(req.url ?? "/", "http://127.0.0.1").pathname.replace(/\/+$/, "");
     if (path === "/healthz") {
       res.writeHead(200, { "Content-Type": "text/plain" });
@@ -58,14 +62,17 @@ export async function startKubeletStandIn(
       "Content-Length": Buffer.byteLength(body),
     });
     res.end(body);
-  });
+  };
+  const server = options.tls
+    ? createHttpsServer({ cert: options.tls.certPem, key: options.tls.keyPem }, listener)
+    : createServer(listener);
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen({ host: "127.0.0.1", port: 0 }, () => resolve());
   });
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `${options.tls ? "https" : "http"}://127.0.0.1:${port}`,
     port,
     setPods(next) {
       pods = structuredClone([...next]);
