@@ -114,6 +114,49 @@ describe("kube api server", () => {
     expect(invalid.status.message).toBe('Pod "empty" is invalid: spec.containers: Required value');
   });
 
+  it("pods – defaulting like the real server: service account, restart policy, pull policy", async () => {
+    const created = await core.createNamespacedPod({ namespace: "default", body: pod("d") });
+    expect(created.spec).toMatchObject({
+      serviceAccountName: "default",
+      serviceAccount: "default",
+      restartPolicy: "Always",
+      dnsPolicy: "ClusterFirst",
+      terminationGracePeriodSeconds: 30,
+    });
+    expect(created.spec?.containers[0]?.imagePullPolicy).toBe("IfNotPresent");
+    const named = await core.createNamespacedPod({
+      namespace: "default",
+      body: pod("e", {
+        spec: { serviceAccountName: "registrar", containers: [{ name: "c", image: "x" }] },
+      }),
+    });
+    expect(named.spec?.serviceAccount).toBe("registrar");
+    expect(named.spec?.containers[0]?.imagePullPolicy).toBe("Always");
+  });
+
+  it("namespaces and services – controllers' effects: default ServiceAccount, cluster IPs", async () => {
+    await core.createNamespace({ body: { metadata: { name: "team-b" } } });
+    const sa = await core.readNamespacedServiceAccount({ namespace: "team-b", name: "default" });
+    expect(sa.metadata?.uid).toBeDefined();
+    const svc = await core.createNamespacedService({
+      namespace: "team-b",
+      body: { metadata: { name: "web" }, spec: { ports: [{ port: 80 }] } },
+    });
+    expect(svc.spec?.clusterIP).toMatch(/^10\.96\.\d+\.\d+$/);
+    expect(svc.spec?.type).toBe("ClusterIP");
+  });
+
+  it("decoding – a body of another kind or apiVersion is a 400 BadRequest", async () => {
+    const wrongKind = await failure(
+      core.createNamespacedConfigMap({
+        namespace: "default",
+        body: { apiVersion: "v1", kind: "Secret", metadata: { name: "s" } } as k8s.V1ConfigMap,
+      }),
+    );
+    expect(wrongKind.code).toBe(400);
+    expect(wrongKind.status.message).toContain("does not match the expected kind (ConfigMap)");
+  });
+
   it("pods – status subresource is the only way to write status", async () => {
     await core.createNamespacedPod({
       namespace: "default",

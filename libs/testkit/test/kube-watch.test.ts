@@ -274,6 +274,35 @@ describe("kube api server watch", () => {
     }
   });
 
+  it("watch – graceful pod deletion shows MODIFIED with deletionTimestamp, then DELETED", async () => {
+    const graceful = await startKubeApiServer({ gracefulPodDeletion: true });
+    try {
+      const gkc = graceful.kubeConfig();
+      const gcore = gkc.makeApiClient(k8s.CoreV1Api);
+      graceful.apply(pod("bound", {}, "node-1"));
+      graceful.apply(pod("unbound"));
+      const w = await rawWatch(gkc, "/api/v1/namespaces/default/pods", {
+        resourceVersion: String(graceful.resourceVersion()),
+      });
+      await until(() => graceful.openWatchCount() === 1);
+      await gcore.deleteNamespacedPod({ namespace: "default", name: "bound" });
+      await gcore.deleteNamespacedPod({ namespace: "default", name: "unbound" });
+      const terminating = graceful.get<k8s.V1Pod>({ kind: "Pod", name: "bound" });
+      expect(terminating?.metadata?.deletionTimestamp).toBeDefined();
+      expect(terminating?.metadata?.deletionGracePeriodSeconds).toBe(30);
+      graceful.delete({ kind: "Pod", name: "bound", gracePeriodSeconds: 0 });
+      await until(() => w.seen.length === 3);
+      expect(w.seen.map((s) => `${s.type} ${s.name}`)).toEqual([
+        "MODIFIED bound",
+        "DELETED unbound",
+        "DELETED bound",
+      ]);
+      w.abort();
+    } finally {
+      await graceful.stop();
+    }
+  });
+
   it("watch – timeoutSeconds ends the stream, and stop() closes every open watch", async () => {
     const timed = await rawWatch(kc, "/api/v1/namespaces/default/pods", { timeoutSeconds: 1 });
     await until(() => timed.done.called);

@@ -56,6 +56,13 @@ export interface KubeApiServerOptions {
   /** Issuer (`iss`) of service-account tokens and default API audience. */
   readonly issuer?: string;
   /**
+   * Pods bound to a node terminate gracefully as on a real cluster: delete sets
+   * deletionTimestamp (a MODIFIED event) and the pod stays until deleted with
+   * `gracePeriodSeconds: 0`, as the kubelet does (test-side: `delete({ …, gracePeriodSeconds: 0 })`).
+   * Default false: pods are deleted at once.
+   */
+  readonly gracefulPodDeletion?: boolean;
+  /**
    * Serve HTTPS with this certificate instead of plain http; the kubeconfig then carries the CA
    * (`certificate-authority-data`) and no `insecure-skip-tls-verify`.
    */
@@ -114,6 +121,15 @@ export interface KubeObjectRef {
   readonly namespace?: string;
 }
 
+/** Parameters of the test-side delete. */
+export interface DeleteKubeObjectParams extends KubeObjectRef {
+  /**
+   * DeleteOptions.gracePeriodSeconds; with `gracefulPodDeletion`, 0 finishes a terminating pod
+   * the way the kubelet does.
+   */
+  readonly gracePeriodSeconds?: number;
+}
+
 /** Parameters of the test-side list. */
 export interface ListKubeObjectsParams {
   readonly kind: string;
@@ -152,7 +168,7 @@ export interface KubeApiServer {
   /** Lists stored objects, sorted by namespace/name, optionally filtered by selectors. */
   list<T extends object = KubeObject>(params: ListKubeObjectsParams): T[];
   /** Deletes an object (finalizers honoured); returns it, or undefined when it did not exist. */
-  delete<T extends object = KubeObject>(ref: KubeObjectRef): T | undefined;
+  delete<T extends object = KubeObject>(ref: DeleteKubeObjectParams): T | undefined;
   /** Recorded Kubernetes Events (core/v1 and events.k8s.io/v1), oldest first. */
   events(): KubeObject[];
   /** Forgets the request log. */
@@ -269,6 +285,34 @@ function decodeContinue(token: string): { rv: number; start: string } {
   );
 }
 
+function gracePeriodOf(query: URLSearchParams, options: JsonObject): number | undefined {
+  const fromQuery = query.get("gracePeriodSeconds");
+  if (fromQuery !== null && /^\d+$/.test(fromQuery)) return Number(fromQuery);
+  return typeof options.gracePeriodSeconds === "number" ? options.gracePeriodSeconds : undefined;
+}
+
+/** Rejects a body whose apiVersion/kind is not the resource's, as the real decoder does. */
+function checkTypeMeta(def: KubeResourceDefinition, obj: KubeObject): void {
+  const gv = groupVersionOf(def);
+  if (typeof obj.apiVersion === "string" && obj.apiVersion !== "" && obj.apiVersion !== gv) {
+    const sameGroup = def.custom && obj.apiVersion.split("/")[0] === def.group;
+    if (!sameGroup) {
+      throw new KubeApiError(
+        400,
+        `the API version in the data (${obj.apiVersion}) does not match the expected API version (${gv})`,
+        "BadRequest",
+      );
+    }
+  }
+  if (typeof obj.kind === "string" && obj.kind !== "" && obj.kind !== def.kind) {
+    throw new KubeApiError(
+      400,
+      `the kind in the data (${obj.kind}) does not match the expected kind (${def.kind})`,
+      "BadRequest",
+    );
+  }
+}
+
 function objectKey(obj: KubeObject): string {
   return `${obj.metadata.namespace ?? ""}/${obj.metadata.name ?? ""}`;
 }
@@ -291,6 +335,9 @@ export async function startKubeApiServer(
     ...(options.historyLimit !== undefined ? { historyLimit: options.historyLimit } : {}),
     ...(options.autoCreateNamespaces !== undefined
       ? { autoCreateNamespaces: options.autoCreateNamespaces }
+      : {}),
+    ...(options.gracefulPodDeletion !== undefined
+      ? { gracefulPodDeletion: options.gracefulPodDeletion }
       : {}),
   });
   const authority = createServiceAccountTokenAuthority(options.issuer);
@@ -569,6 +616,7 @@ export async function startKubeApiServer(
           );
         }
         const obj = requireObject(body);
+        checkTypeMeta(def, obj);
         if (def.group === "authentication.k8s.io" && def.plural === "tokenreviews") {
           handleTokenReview(res, obj);
           return;
@@ -588,6 +636,7 @@ export async function startKubeApiServer(
       }
       case "update": {
         const obj = requireObject(body);
+        checkTypeMeta(def, obj);
         if (
           def.namespaced &&
           obj.metadata.namespace !== undefined &&
@@ -656,6 +705,9 @@ export async function startKubeApiServer(
               ? { resourceVersion: pre.resourceVersion }
               : {}),
           },
+          ...(gracePeriodOf(query, options) !== undefined
+            ? { gracePeriodSeconds: gracePeriodOf(query, options)! }
+            : {}),
           dryRun: dryRun || (Array.isArray(options.dryRun) && options.dryRun.includes("All")),
         });
         sendJson(res, 200, deleted);
@@ -920,11 +972,18 @@ export async function startKubeApiServer(
         ) as unknown as T[];
     },
 
-    delete<T extends object>(ref: KubeObjectRef): T | undefined {
+    delete<T extends object>(ref: DeleteKubeObjectParams): T | undefined {
       const def = resolveRef(ref.kind, ref.apiVersion);
       const namespace = ref.namespace ?? (def.namespaced ? "default" : undefined);
       if (!store.tryGet(def, namespace, ref.name)) return undefined;
-      return store.remove({ resource: def, namespace, name: ref.name }) as unknown as T;
+      return store.remove({
+        resource: def,
+        namespace,
+        name: ref.name,
+        ...(ref.gracePeriodSeconds !== undefined
+          ? { gracePeriodSeconds: ref.gracePeriodSeconds }
+          : {}),
+      }) as unknown as T;
     },
 
     events() {

@@ -4,6 +4,7 @@ export {
   type KubeApiRequest,
   type KubeApiServer,
   type KubeApiServerOptions,
+  type DeleteKubeObjectParams,
   type KubeObjectRef,
   type ListKubeObjectsParams,
 } from "./api-server";

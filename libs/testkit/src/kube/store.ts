@@ -36,6 +36,12 @@ export interface KubeStoreOptions {
   readonly historyLimit?: number;
   /** Create a missing namespace on first use instead of failing with 404. Default false. */
   readonly autoCreateNamespaces?: boolean;
+  /**
+   * Pods bound to a node terminate gracefully like on a real cluster: a delete sets
+   * deletionTimestamp (MODIFIED) and the pod stays until deleted again with
+   * `gracePeriodSeconds: 0` (what the kubelet does). Default false: deletion is immediate.
+   */
+  readonly gracefulPodDeletion?: boolean;
   /** Clock for creationTimestamp/deletionTimestamp. Default `() => new Date()`. */
   readonly now?: () => Date;
 }
@@ -69,6 +75,8 @@ export interface DeleteObjectParams {
   readonly namespace: string | undefined;
   readonly name: string;
   readonly preconditions?: { readonly uid?: string; readonly resourceVersion?: string };
+  /** DeleteOptions.gracePeriodSeconds (only pods with graceful deletion use it). */
+  readonly gracePeriodSeconds?: number;
   readonly dryRun?: boolean;
 }
 
@@ -161,6 +169,40 @@ function statusOnCreate(def: KubeResourceDefinition, object: KubeObject): KubeOb
   return object.status;
 }
 
+/** Applies the defaults the real API server (defaulting + ServiceAccount admission) gives a pod. */
+function defaultPod(def: KubeResourceDefinition, object: KubeObject): void {
+  if (def.group !== "" || def.plural !== "pods") return;
+  const spec = isJsonObject(object.spec) ? object.spec : (object.spec = {});
+  const sa =
+    typeof spec.serviceAccountName === "string" && spec.serviceAccountName !== ""
+      ? spec.serviceAccountName
+      : typeof spec.serviceAccount === "string" && spec.serviceAccount !== ""
+        ? spec.serviceAccount
+        : "default";
+  spec.serviceAccountName = sa;
+  spec.serviceAccount = sa;
+  spec.restartPolicy ??= "Always";
+  spec.dnsPolicy ??= "ClusterFirst";
+  spec.schedulerName ??= "default-scheduler";
+  spec.terminationGracePeriodSeconds ??= 30;
+  spec.enableServiceLinks ??= true;
+  spec.securityContext ??= {};
+  spec.priority ??= 0;
+  const all = [
+    ...(Array.isArray(spec.initContainers) ? spec.initContainers : []),
+    ...(Array.isArray(spec.containers) ? spec.containers : []),
+  ];
+  for (const c of all) {
+    if (!isJsonObject(c)) continue;
+    const image = typeof c.image === "string" ? c.image : "";
+    const tagged = /:[^/]+$/.test(image) || image.includes("@");
+    c.imagePullPolicy ??= !tagged || image.endsWith(":latest") ? "Always" : "IfNotPresent";
+    c.terminationMessagePath ??= "/dev/termination-log";
+    c.terminationMessagePolicy ??= "File";
+    c.resources ??= {};
+  }
+}
+
 /** The real API server's validation of a pod's containers, reduced to what tests trip over. */
 function validatePodOnCreate(def: KubeResourceDefinition, object: KubeObject): void {
   if (def.group !== "" || def.plural !== "pods") return;
@@ -179,6 +221,21 @@ function validatePodOnCreate(def: KubeResourceDefinition, object: KubeObject): v
       );
     }
   });
+}
+
+let nextClusterIp = 10;
+
+/** Gives a new Service a cluster IP from 10.96.0.0/12, as the real allocator does. */
+function assignClusterIp(def: KubeResourceDefinition, object: KubeObject): void {
+  if (def.group !== "" || def.plural !== "services") return;
+  const spec = isJsonObject(object.spec) ? object.spec : (object.spec = {});
+  spec.type ??= "ClusterIP";
+  if (spec.type === "ExternalName" || spec.clusterIP === "None") return;
+  if (typeof spec.clusterIP !== "string" || spec.clusterIP === "") {
+    const n = nextClusterIp++;
+    spec.clusterIP = `10.96.${Math.floor(n / 250) % 250}.${n % 250}`;
+  }
+  spec.clusterIPs = [spec.clusterIP];
 }
 
 /** True when the change between two versions should bump metadata.generation. */
@@ -381,7 +438,11 @@ export function createKubeStore(options: KubeStoreOptions = {}): KubeStore {
       if (origin === "test" && def.namespaced && meta.namespace)
         store.ensureNamespace(meta.namespace);
       checkNamespace(def, meta.namespace);
-      if (origin === "rest") validatePodOnCreate(def, obj);
+      if (origin === "rest") {
+        validatePodOnCreate(def, obj);
+        defaultPod(def, obj);
+        assignClusterIp(def, obj);
+      }
       const map = bucket(def);
       const key = keyOf(meta.namespace, meta.name);
       if (map.has(key)) throw alreadyExistsError(def, meta.name);
@@ -406,6 +467,14 @@ export function createKubeStore(options: KubeStoreOptions = {}): KubeStore {
       meta.resourceVersion = String(++revision);
       map.set(key, obj);
       record("ADDED", def, obj, undefined);
+      if (def.group === "" && def.plural === "namespaces") {
+        // What the service-account controller does for every new namespace.
+        store.create({
+          resource: store.resolve("serviceaccounts", "v1"),
+          object: { metadata: { name: "default", namespace: meta.name } },
+          origin: "rest",
+        });
+      }
       if (def.group === "apiextensions.k8s.io" && def.plural === "customresourcedefinitions") {
         registerCrd(obj);
       }
@@ -485,7 +554,7 @@ export function createKubeStore(options: KubeStoreOptions = {}): KubeStore {
       return cloneJson(next);
     },
 
-    remove({ resource: def, namespace, name, preconditions, dryRun }) {
+    remove({ resource: def, namespace, name, preconditions, gracePeriodSeconds, dryRun }) {
       const ns = def.namespaced ? namespace : undefined;
       const map = bucket(def);
       const current = map.get(keyOf(ns, name));
@@ -507,13 +576,27 @@ export function createKubeStore(options: KubeStoreOptions = {}): KubeStore {
           "Conflict",
         );
       }
-      if ((current.metadata.finalizers ?? []).length > 0) {
+      const spec = isJsonObject(current.spec) ? current.spec : {};
+      const graceful =
+        options.gracefulPodDeletion === true &&
+        def.group === "" &&
+        def.plural === "pods" &&
+        typeof spec.nodeName === "string" &&
+        spec.nodeName !== "";
+      const grace = graceful
+        ? (gracePeriodSeconds ??
+          (typeof spec.terminationGracePeriodSeconds === "number"
+            ? spec.terminationGracePeriodSeconds
+            : 30))
+        : 0;
+      const hasFinalizers = (current.metadata.finalizers ?? []).length > 0;
+      if (hasFinalizers || grace > 0) {
         if (current.metadata.deletionTimestamp !== undefined) return cloneJson(current);
         const marked = cloneJson(current);
-        marked.metadata.deletionTimestamp = now()
+        marked.metadata.deletionTimestamp = new Date(now().getTime() + grace * 1000)
           .toISOString()
           .replace(/\.\d{3}Z$/, "Z");
-        marked.metadata.deletionGracePeriodSeconds = 0;
+        marked.metadata.deletionGracePeriodSeconds = grace;
         if (dryRun) return marked;
         marked.metadata.resourceVersion = String(++revision);
         map.set(keyOf(ns, name), marked);
