@@ -150,7 +150,7 @@ describe("kube api server", () => {
     const wrongKind = await failure(
       core.createNamespacedConfigMap({
         namespace: "default",
-        body: { apiVersion: "v1", kind: "Secret", metadata: { name: "s" } } as k8s.V1ConfigMap,
+        body: { apiVersion: "v1", kind: "Secret", metadata: { name: "s" } },
       }),
     );
     expect(wrongKind.code).toBe(400);
