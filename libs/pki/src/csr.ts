@@ -248,6 +248,14 @@ function sanExtension(spiffeId: string | undefined, dnsNames: readonly string[])
  * extensionRequest SAN. Throws `pki.key.unsupported` (invalid_argument).
  */
 export function createCsr(params: CreateCsrParams): Promise<Uint8Array> {
+  try {
+    return Promise.resolve(buildCsr(params));
+  } catch (err) {
+    return Promise.reject(err);
+  }
+}
+
+function buildCsr(params: CreateCsrParams): Uint8Array {
   const keyType = keyTypeOf(params.privateKey);
   const alg = signingAlgorithmFor(keyType);
   const dnsNames = params.dnsNames ?? [];
@@ -259,5 +267,5 @@ export function createCsr(params: CreateCsrParams): Promise<Uint8Array> {
   const info = seq(smallInteger(0), seq(), spki, ctx(0, attrs, true));
   const algId = alg.nullParams ? seq(oid(alg.oid), NULL) : seq(oid(alg.oid));
   const signature = sign(alg.hash, info, params.privateKey);
-  return Promise.resolve(new Uint8Array(seq(info, algId, bitString(signature))));
+  return new Uint8Array(seq(info, algId, bitString(signature)));
 }
