@@ -251,7 +251,7 @@ export function createCsr(params: CreateCsrParams): Promise<Uint8Array> {
   try {
     return Promise.resolve(buildCsr(params));
   } catch (err) {
-    return Promise.reject(err);
+    return Promise.reject(err instanceof Error ? err : new Error(String(err)));
   }
 }
 

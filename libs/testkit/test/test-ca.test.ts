@@ -1,6 +1,12 @@
 import { X509Certificate, createPrivateKey, createPublicKey } from "node:crypto";
-import { bundleToPem } from "@meshid/spiffe";
+import { bundleToPem, validateX509Svid, type Bundle } from "@meshid/spiffe";
 import { createTestCa, type TestSvid } from "../src/test-ca";
+
+async function expectValid(svid: TestSvid, bundle: Bundle): Promise<void> {
+  const result = await validateX509Svid({ chain: svid.certChainDer, bundle, at: new Date() });
+  expect(result.spiffeId.toString()).toBe(svid.spiffeId);
+  expect(result.notAfter.getTime()).toBe(svid.notAfter.getTime());
+}
 
 function expectChainsTo(svid: TestSvid, rootDer: Uint8Array): void {
   const certs = [...svid.certChainDer, rootDer].map((d) => new X509Certificate(Buffer.from(d)));
@@ -35,6 +41,7 @@ describe("test-ca", () => {
     expect(svid.certChainDer).toHaveLength(1);
     expect(svid.notAfter.getTime()).toBeLessThanOrEqual(Date.now() + 600_000);
     expectChainsTo(svid, ca.rootCertDer);
+    await expectValid(svid, ca.bundle);
     expect(new X509Certificate(Buffer.from(svid.certChainDer[0]!)).subjectAltName).toContain(
       "DNS:web.default.svc",
     );
@@ -49,6 +56,7 @@ describe("test-ca", () => {
     expect(Buffer.from(svid.certChainDer[1]!)).toEqual(Buffer.from(int2.certDer));
     expect(Buffer.from(svid.certChainDer[2]!)).toEqual(Buffer.from(int1.certDer));
     expectChainsTo(svid, ca.rootCertDer);
+    await expectValid(svid, ca.bundle);
     expect(int2.chainDer).toHaveLength(2);
   });
 });
