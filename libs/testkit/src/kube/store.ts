@@ -438,11 +438,11 @@ export function createKubeStore(options: KubeStoreOptions = {}): KubeStore {
       if (origin === "test" && def.namespaced && meta.namespace)
         store.ensureNamespace(meta.namespace);
       checkNamespace(def, meta.namespace);
-      if (origin === "rest") {
-        validatePodOnCreate(def, obj);
-        defaultPod(def, obj);
-        assignClusterIp(def, obj);
-      }
+      if (origin === "rest") validatePodOnCreate(def, obj);
+      // Defaulting runs for test-side writes too: they stand for objects that went through an
+      // API server.
+      defaultPod(def, obj);
+      assignClusterIp(def, obj);
       const map = bucket(def);
       const key = keyOf(meta.namespace, meta.name);
       if (map.has(key)) throw alreadyExistsError(def, meta.name);
@@ -534,6 +534,7 @@ export function createKubeStore(options: KubeStoreOptions = {}): KubeStore {
           if (current.status === undefined) delete next.status;
           else next.status = cloneJson(current.status);
         }
+        defaultPod(def, next);
         if (specChanged(current, next))
           next.metadata.generation = (current.metadata.generation ?? 1) + 1;
       }
