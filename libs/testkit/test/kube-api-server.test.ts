@@ -146,6 +146,16 @@ describe("kube api server", () => {
     expect(svc.spec?.type).toBe("ClusterIP");
   });
 
+  it("routing – cluster-wide paths of namespaced kinds only list and watch", async () => {
+    const res = await fetch(`${server.url}/api/v1/pods`, {
+      method: "POST",
+      headers: { Authorization: `Bearer ${server.adminToken}`, "Content-Type": "application/json" },
+      body: JSON.stringify(pod("nowhere")),
+    });
+    expect(res.status).toBe(404);
+    expect(server.list({ kind: "Pod" })).toEqual([]);
+  });
+
   it("decoding – a body of another kind or apiVersion is a 400 BadRequest", async () => {
     const wrongKind = await failure(
       core.createNamespacedConfigMap({
@@ -463,6 +473,19 @@ describe("kube api server", () => {
       k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.MergePatch),
     )) as { spec: Record<string, string> };
     expect(patched.spec.className).toBe("meshid");
+    const strategic = await failure(
+      custom.patchClusterCustomObject(
+        {
+          group: "meshid.io",
+          version: "v1alpha1",
+          plural: "clusterspiffeids",
+          name: "default",
+          body: { spec: {} },
+        },
+        k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.StrategicMergePatch),
+      ),
+    );
+    expect(strategic.code).toBe(415);
     await custom.deleteClusterCustomObject({
       group: "meshid.io",
       version: "v1alpha1",

@@ -526,12 +526,21 @@ export async function startKubeApiServer(
   };
 
   const applyPatch = (
+    def: KubeResourceDefinition,
     current: KubeObject,
     patch: JsonValue | undefined,
     contentType: string,
   ): KubeObject => {
-    if (patch === undefined)
+    if (patch === undefined) {
       throw new KubeApiError(400, "the body of the request was empty", "BadRequest");
+    }
+    if (def.custom && contentType.startsWith("application/strategic-merge-patch+json")) {
+      throw new KubeApiError(
+        415,
+        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml",
+        "UnsupportedMediaType",
+      );
+    }
     let result: JsonValue;
     try {
       if (contentType.startsWith("application/json-patch+json")) {
@@ -574,6 +583,16 @@ export async function startKubeApiServer(
       throw new KubeApiError(
         405,
         `the server does not allow this method on the requested resource`,
+        "MethodNotAllowed",
+      );
+    }
+    if (def.namespaced && parsed.namespace === undefined && verb !== "list" && verb !== "watch") {
+      throw new KubeApiError(404, "the server could not find the requested resource", "NotFound");
+    }
+    if ((verb === "update" || verb === "patch") && parsed.name === undefined) {
+      throw new KubeApiError(
+        405,
+        "the server does not allow this method on the requested resource",
         "MethodNotAllowed",
       );
     }
@@ -678,7 +697,7 @@ export async function startKubeApiServer(
           return;
         }
         const existing = store.get(def, parsed.namespace, parsed.name!);
-        const patched = applyPatch(existing, body, contentType);
+        const patched = applyPatch(def, existing, body, contentType);
         if (isApply) patched.metadata.resourceVersion = existing.metadata.resourceVersion!;
         const updated = store.update({
           resource: def,
