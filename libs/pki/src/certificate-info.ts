@@ -26,6 +26,8 @@ export interface CertificateInfo {
   readonly basicConstraints?: { readonly ca: boolean; readonly pathLen?: number };
   /** The subjectKeyIdentifier, or the RFC 5280 method-1 identifier when absent. */
   readonly subjectKeyId: Uint8Array;
+  /** URI SANs (for a SPIRE-style CA: its trust-domain ID, `spiffe://<td>`). */
+  readonly uris: readonly string[];
 }
 
 function malformed(message: string, cause?: unknown): MeshidError {
@@ -81,6 +83,7 @@ export function readCertificateInfo(certDer: Uint8Array): CertificateInfo {
     const spkiDer = raw(certDer, spki);
     let basicConstraints: { ca: boolean; pathLen?: number } | undefined;
     let subjectKeyId: Uint8Array | undefined;
+    const uris: string[] = [];
     for (; i < f.length; i++) {
       const t = f[i] as Tlv;
       if (t.tag !== 0xa3) continue;
@@ -98,6 +101,12 @@ export function readCertificateInfo(certDer: Uint8Array): CertificateInfo {
           const ki = expectTlv(certDer, value.contentStart, TAG.OCTET_STRING, value.end);
           subjectKeyId = content(certDer, ki);
         }
+        if (name === OID.subjectAltName) {
+          const names = expectTlv(certDer, value.contentStart, TAG.SEQUENCE, value.end);
+          for (const gn of children(certDer, names)) {
+            if (gn.tag === 0x86) uris.push(Buffer.from(content(certDer, gn)).toString("latin1"));
+          }
+        }
       }
     }
     return {
@@ -107,6 +116,7 @@ export function readCertificateInfo(certDer: Uint8Array): CertificateInfo {
       notAfter: decodeTime(certDer, times[1] as Tlv),
       ...(basicConstraints === undefined ? {} : { basicConstraints }),
       subjectKeyId: subjectKeyId ?? keyIdentifier(spkiDer),
+      uris,
     };
   } catch (err) {
     if (err instanceof MeshidError) throw err;

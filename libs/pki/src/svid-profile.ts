@@ -180,3 +180,32 @@ export function leafKeyUsage(keyType: KeyType): {
 } {
   return { digitalSignature: true, keyEncipherment: keyType.startsWith("rsa") };
 }
+
+/**
+ * Returns the trust domain an issuer certificate is restricted to: the one named by its
+ * `spiffe://<td>` URI SAN, or undefined when it has none (e.g. an upstream CA).
+ */
+export function issuerTrustDomain(uris: readonly string[]): string | undefined {
+  for (const uri of uris) {
+    const m = /^spiffe:\/\/([^/]+)$/i.exec(uri);
+    if (m !== null) return m[1];
+  }
+  return undefined;
+}
+
+/**
+ * Checks that a workload's trust domain is the issuer's. Throws
+ * `pki.svid.trust_domain_mismatch` (invalid_argument) otherwise.
+ */
+export function checkSameTrustDomain(
+  spiffeIdTrustDomain: string,
+  issuerTd: string | undefined,
+): void {
+  if (issuerTd !== undefined && issuerTd !== spiffeIdTrustDomain) {
+    throw invalid(
+      "pki.svid.trust_domain_mismatch",
+      `SPIFFE ID is in trust domain ${JSON.stringify(spiffeIdTrustDomain)} but the issuer is ` +
+        `the CA of ${JSON.stringify(issuerTd)}`,
+    );
+  }
+}

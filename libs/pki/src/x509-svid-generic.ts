@@ -1,8 +1,11 @@
 import { type KeyObject } from "node:crypto";
+import { MeshidError } from "@meshid/errors";
 import { readCertificateInfo } from "./certificate-info";
 import { keyIdentifier } from "./spki";
 import {
   checkDnsNames,
+  checkSameTrustDomain,
+  issuerTrustDomain,
   checkWorkloadSpiffeId,
   computeSvidValidity,
   defaultRandom,
@@ -31,15 +34,23 @@ export interface IssueX509SvidGenericParams extends IssueX509SvidParams {
  * RSA keys, critical), EKU serverAuth+clientAuth, SKI/AKI, random 128-bit serial,
  * notBefore = now − 10 s, notAfter = min(now + ttl, issuer notAfter).
  * Throws invalid_argument (`pki.svid.*`, `pki.key.*`) and failed_precondition
- * (`pki.issuer.expired`).
+ * (`pki.issuer.expired`, `pki.issuer.not_ca`).
  */
 export async function issueX509SvidGeneric(
   params: IssueX509SvidGenericParams,
 ): Promise<IssuedX509Svid> {
-  checkWorkloadSpiffeId(params.spiffeId);
+  const td = checkWorkloadSpiffeId(params.spiffeId);
   const dnsNames = params.dnsNames ?? [];
   checkDnsNames(dnsNames);
   const info = readCertificateInfo(params.issuer.certDer);
+  if (info.basicConstraints?.ca !== true) {
+    throw new MeshidError(
+      "failed_precondition",
+      "pki.issuer.not_ca",
+      "the issuer certificate is not a CA (basicConstraints cA is not true)",
+    );
+  }
+  checkSameTrustDomain(td, issuerTrustDomain(info.uris));
   const { notBefore, notAfter } = computeSvidValidity({
     ttlSeconds: params.ttlSeconds,
     now: params.now,

@@ -172,6 +172,24 @@ describe("x509-svid-issuer", () => {
     );
   });
 
+  test("x509-svid-issuer – SPIFFE IDs of another trust domain are refused by both paths", async () => {
+    const params = {
+      spiffeId: "spiffe://other.org/app",
+      publicKey: leaf.publicKey,
+      ttlSeconds: 60,
+      now: NOW,
+    };
+    expect(codeOf(() => issuer.issue(params))).toBe(
+      "invalid_argument/pki.svid.trust_domain_mismatch",
+    );
+    await expect(
+      issueX509SvidGeneric({
+        ...params,
+        issuer: { certDer: caDer, privateKey: caKeys.privateKey },
+      }),
+    ).rejects.toMatchObject({ code: "pki.svid.trust_domain_mismatch" });
+  });
+
   test("x509-svid-issuer – nothing is issued under an expired issuer", () => {
     const later = new Date(issuer.issuerNotAfter.getTime() + 1_000);
     expect(

@@ -7,6 +7,8 @@ import { keyTypeOf, type KeyType } from "./keys";
 import { OID, readSpki, signingAlgorithmFor } from "./spki";
 import {
   checkDnsNames,
+  checkSameTrustDomain,
+  issuerTrustDomain,
   checkWorkloadSpiffeId,
   computeSvidValidity,
   defaultRandom,
@@ -276,8 +278,10 @@ export function createX509SvidIssuer(deps: X509SvidIssuerDeps): X509SvidIssuer {
     return { certDer, serialHex: serial.hex, notBefore, notAfter };
   }
 
+  const issuerTd = issuerTrustDomain(info.uris);
+
   function checkCommon(params: IssueX509SvidFromCsrParams): readonly string[] {
-    checkWorkloadSpiffeId(params.spiffeId);
+    checkSameTrustDomain(checkWorkloadSpiffeId(params.spiffeId), issuerTd);
     const dnsNames = params.dnsNames ?? [];
     if (dnsNames.length > 0) checkDnsNames(dnsNames);
     return dnsNames;
