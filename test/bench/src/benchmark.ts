@@ -2,6 +2,8 @@
 export interface BenchmarkContext {
   /** Writes a progress line to stderr (stdout is reserved for the result JSON). */
   progress(message: string): void;
+  /** Smoke-test mode: tiny sizes and durations, for tests of the benchmark itself. */
+  readonly quick: boolean;
 }
 
 /** One benchmark: `run` returns the flat metrics printed as one JSON line. */

@@ -107,10 +107,14 @@ export const benchmark: Benchmark = {
       issuerPrivateKey: caKeys.privateKey,
     });
 
-    ctx.progress(`making ${CSR_COUNT} ec-p256 CSRs`);
+    const csrCount = ctx.quick ? 8 : CSR_COUNT;
+    const phaseMs = ctx.quick ? 3 * SLICE_MS : PHASE_MS;
+    const warmupMs = ctx.quick ? SLICE_MS : WARMUP_MS;
+    const genericMs = ctx.quick ? 50 : GENERIC_PHASE_MS;
+    ctx.progress(`making ${csrCount} ec-p256 CSRs`);
     const csrs: Uint8Array[] = [];
     const ids: string[] = [];
-    for (let i = 0; i < CSR_COUNT; i++) {
+    for (let i = 0; i < csrCount; i++) {
       const keys = await generateKeyPair("ec-p256");
       const spiffeId = `spiffe://example.org/ns/bench/sa/workload-${i}`;
       csrs.push(await createCsr({ ...keys, spiffeId }));
@@ -125,7 +129,7 @@ export const benchmark: Benchmark = {
     }
 
     const issue = (i: number): void => {
-      const k = i % CSR_COUNT;
+      const k = i % csrCount;
       issuer.issueFromCsr(csrs[k]!, { spiffeId: ids[k]!, ttlSeconds: 3_600, now: new Date() });
     };
 
@@ -135,7 +139,7 @@ export const benchmark: Benchmark = {
     const raw = csrs.map((der) => ({ ...splitSigned(der), parsed: parseCsr(der) }));
     const tbsSized = Buffer.alloc(sample.certDer.length - 80, 0x5a);
     const rawStep = (i: number): void => {
-      const r = raw[i % CSR_COUNT]!;
+      const r = raw[i % csrCount]!;
       if (!verify("sha256", r.signed, r.parsed.publicKey, r.signature)) {
         throw new Error("raw verify failed");
       }
@@ -144,22 +148,22 @@ export const benchmark: Benchmark = {
     // The same, but passing the CSR's SubjectPublicKeyInfo DER to crypto.verify, as any issuer
     // that receives a new key must: OpenSSL 3's key import costs about 1.5 verifies.
     const rawWithImportStep = (i: number): void => {
-      const r = raw[i % CSR_COUNT]!;
+      const r = raw[i % csrCount]!;
       const key = { key: Buffer.from(r.parsed.spkiDer), format: "der", type: "spki" } as const;
       if (!verify("sha256", r.signed, key, r.signature)) throw new Error("raw verify failed");
       sign("sha256", tbsSized, caKeys.privateKey);
     };
-    ctx.progress(`warm-up ${WARMUP_MS} ms`);
-    measureInterleaved(WARMUP_MS, [issue, rawStep, rawWithImportStep]);
+    ctx.progress(`warm-up ${warmupMs} ms`);
+    measureInterleaved(warmupMs, [issue, rawStep, rawWithImportStep]);
     ctx.progress(
-      `fast issuance from CSRs vs raw limit, ${PHASE_MS} ms each, interleaved in ${SLICE_MS} ms slices`,
+      `fast issuance from CSRs vs raw limit, ${phaseMs} ms each, interleaved in ${SLICE_MS} ms slices`,
     );
     const [pkiIssuedPerSecond, rawLimitPerSecond, rawLimitWithKeyImportPerSecond] =
-      measureInterleaved(PHASE_MS, [issue, rawStep, rawWithImportStep]) as [number, number, number];
+      measureInterleaved(phaseMs, [issue, rawStep, rawWithImportStep]) as [number, number, number];
 
-    ctx.progress(`generic (@peculiar/x509) issuance for ${GENERIC_PHASE_MS} ms`);
-    const genericIssuedPerSecond = await measureAsync(GENERIC_PHASE_MS, async (i) => {
-      const k = i % CSR_COUNT;
+    ctx.progress(`generic (@peculiar/x509) issuance for ${genericMs} ms`);
+    const genericIssuedPerSecond = await measureAsync(genericMs, async (i) => {
+      const k = i % csrCount;
       verifyCsr(csrs[k]!);
       await issueX509SvidGeneric({
         issuer: { certDer: ca.certDer, privateKey: caKeys.privateKey },
@@ -174,8 +178,8 @@ export const benchmark: Benchmark = {
     const ratio = (a: number, b: number): number => Math.round((a / b) * 1000) / 1000;
     return {
       keyType: "ec-p256",
-      csrs: CSR_COUNT,
-      seconds: PHASE_MS / 1000,
+      csrs: csrCount,
+      seconds: phaseMs / 1000,
       pkiIssuedPerSecond: round(pkiIssuedPerSecond),
       rawLimitPerSecond: round(rawLimitPerSecond),
       pkiIssuanceRatio: ratio(pkiIssuedPerSecond, rawLimitPerSecond),
