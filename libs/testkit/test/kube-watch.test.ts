@@ -139,6 +139,47 @@ describe("kube api server watch", () => {
     expect(events).toEqual(["add a", "add after"]);
   });
 
+  it("informer – label-selected pods and cluster-scoped custom resources", async () => {
+    server.apply(pod("in", { app: "web" }));
+    server.apply(pod("out", { app: "db" }));
+    const { informer, events } = podInformer("app=web");
+    await informer.start();
+    const custom = kc.makeApiClient(k8s.CustomObjectsApi);
+    const ids = k8s.makeInformer<k8s.KubernetesObject>(
+      kc,
+      "/apis/meshid.io/v1alpha1/clusterspiffeids",
+      async () =>
+        (await custom.listClusterCustomObject({
+          group: "meshid.io",
+          version: "v1alpha1",
+          plural: "clusterspiffeids",
+        })) as k8s.KubernetesListObject<k8s.KubernetesObject>,
+    );
+    const idEvents: string[] = [];
+    ids.on("add", (o) => idEvents.push(`add ${o.metadata?.name}`));
+    ids.on("update", (o) => idEvents.push(`update ${o.metadata?.name}`));
+    stops.push(() => ids.stop());
+    await ids.start();
+    await until(() => server.openWatchCount() === 2);
+    server.apply(pod("late", { app: "web" }));
+    server.apply(pod("other", { app: "db" }));
+    server.apply({
+      apiVersion: "meshid.io/v1alpha1",
+      kind: "ClusterSPIFFEID",
+      metadata: { name: "x" },
+      spec: {},
+    });
+    server.apply({
+      apiVersion: "meshid.io/v1alpha1",
+      kind: "ClusterSPIFFEID",
+      metadata: { name: "x" },
+      spec: { a: "b" },
+    });
+    await until(() => events.length === 2 && idEvents.length === 2);
+    expect(events).toEqual(["add in", "add late"]);
+    expect(idEvents).toEqual(["add x", "update x"]);
+  });
+
   it("watch – a too-old resourceVersion gets one ERROR event with a 410 Expired Status", async () => {
     const list = await core.listNamespacedPod({ namespace: "default" });
     server.compactHistory();
