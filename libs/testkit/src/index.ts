@@ -54,3 +54,21 @@ export {
   type StartNatsClusterParams,
   type StartNatsServerParams,
 } from "./nats-server";
+export {
+  startKubeApiServer,
+  startKubeletStandIn,
+  type DeleteKubeObjectParams,
+  type FailNextParams,
+  type IssueServiceAccountTokenParams,
+  type KubeApiRequest,
+  type KubeApiServer,
+  type KubeApiServerOptions,
+  type KubeletStandIn,
+  type KubeletStandInOptions,
+  type KubeObject,
+  type KubeObjectMeta,
+  type KubeObjectRef,
+  type ListKubeObjectsParams,
+  type ServiceAccountTokenClaims,
+  type StandInTlsOptions,
+} from "./kube";
