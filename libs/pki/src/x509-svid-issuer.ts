@@ -267,6 +267,9 @@ export function createX509SvidIssuer(deps: X509SvidIssuerDeps): X509SvidIssuer {
     }
     const tbsEnd = o;
     const signature = sign(alg.hash, buf.subarray(4, tbsEnd), issuerKey);
+    if (signature.length > maxSig) {
+      throw new MeshidError("internal", "pki.issuer.signature_size", "unexpected signature size");
+    }
     o += sigAlgDer.copy(buf, o);
     o = writeHdr(buf, o, 0x03, signature.length + 1);
     buf[o++] = 0;
@@ -274,7 +277,8 @@ export function createX509SvidIssuer(deps: X509SvidIssuerDeps): X509SvidIssuer {
     const certContent = o - 4;
     const start = 4 - hdrLen(certContent);
     writeHdr(buf, start, 0x30, certContent);
-    const certDer = new Uint8Array(buf.buffer, buf.byteOffset + start, o - start);
+    // Copy out: `buf` may be a slice of Node's shared pool and has slack at both ends.
+    const certDer = new Uint8Array(buf.subarray(start, o));
     return { certDer, serialHex: serial.hex, notBefore, notAfter };
   }
 
