@@ -11,6 +11,8 @@ import {
   NULL,
   octetString,
   oid,
+  oidContent,
+  oidEquals,
   raw,
   seq,
   smallInteger,
@@ -77,6 +79,15 @@ const HASH_BY_SIG_OID: Readonly<Record<string, "sha256" | "sha384" | "sha512">> 
   [OID.sha512WithRSAEncryption]: "sha512",
 };
 
+const KNOWN_SIG_OIDS: readonly (readonly [Uint8Array, string])[] = Object.keys(HASH_BY_SIG_OID).map(
+  (dotted) => [oidContent(dotted), dotted] as const,
+);
+
+function knownSignatureOid(der: Uint8Array, t: Tlv): string | undefined {
+  for (const [bytes, dotted] of KNOWN_SIG_OIDS) if (oidEquals(der, t, bytes)) return dotted;
+  return undefined;
+}
+
 function malformed(message: string, cause?: unknown): MeshidError {
   return new MeshidError("invalid_argument", "pki.csr.malformed", message, { cause });
 }
@@ -103,7 +114,7 @@ export function readCsrParts(der: Uint8Array): CsrParts {
       throw new DerError("bad signature BIT STRING");
     }
     const algOid = expectTlv(der, alg.contentStart, TAG.OID, alg.end);
-    sigOid = decodeOid(content(der, algOid));
+    sigOid = knownSignatureOid(der, algOid) ?? decodeOid(content(der, algOid));
     const version = expectTlv(der, info.contentStart, TAG.INTEGER, info.end);
     if (version.end - version.contentStart !== 1 || der[version.contentStart] !== 0) {
       throw new DerError("CSR version must be 0");

@@ -244,3 +244,16 @@ export function decodeTime(buf: Uint8Array, t: Tlv): Date {
   }
   throw new DerError("expected a Time");
 }
+
+/** Returns the content bytes of a dotted OID, for comparisons without decoding. */
+export function oidContent(dotted: string): Uint8Array {
+  return oid(dotted).subarray(2);
+}
+
+/** Reports whether the TLV `t` of `buf` holds exactly the OID content `expected`. */
+export function oidEquals(buf: Uint8Array, t: Tlv, expected: Uint8Array): boolean {
+  const len = t.end - t.contentStart;
+  if (len !== expected.length) return false;
+  for (let i = 0; i < len; i++) if (buf[t.contentStart + i] !== expected[i]) return false;
+  return true;
+}

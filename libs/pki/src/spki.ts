@@ -8,6 +8,8 @@ import {
   expectTlv,
   NULL,
   oid,
+  oidContent,
+  oidEquals,
   seq,
   TAG,
   unsignedInteger,
@@ -48,27 +50,35 @@ export interface SpkiInfo {
 }
 
 /** Reads the algorithm and key bits of SubjectPublicKeyInfo DER. Throws DerError. */
+const EC_PUBLIC_KEY_OID = oidContent(OID.ecPublicKey);
+const RSA_ENCRYPTION_OID = oidContent(OID.rsaEncryption);
+const PRIME256V1_OID = oidContent(OID.prime256v1);
+const SECP384R1_OID = oidContent(OID.secp384r1);
+
 export function readSpki(spkiDer: Uint8Array): SpkiInfo {
   const outer = expectTlv(spkiDer, 0, TAG.SEQUENCE);
   if (outer.end !== spkiDer.length) throw new DerError("trailing bytes after SPKI");
   const alg = expectTlv(spkiDer, outer.contentStart, TAG.SEQUENCE, outer.end);
   const algOid = expectTlv(spkiDer, alg.contentStart, TAG.OID, alg.end);
-  const algName = decodeOid(content(spkiDer, algOid));
   const bits = expectTlv(spkiDer, alg.end, TAG.BIT_STRING, outer.end);
   if (bits.end !== outer.end) throw new DerError("trailing bytes in SPKI");
   if (bits.end - bits.contentStart < 2 || spkiDer[bits.contentStart] !== 0) {
     throw new DerError("bad subjectPublicKey BIT STRING");
   }
   const subjectPublicKey = spkiDer.subarray(bits.contentStart + 1, bits.end);
-  if (algName === OID.ecPublicKey) {
+  if (oidEquals(spkiDer, algOid, EC_PUBLIC_KEY_OID)) {
     let curveOid: string | undefined;
     if (algOid.end < alg.end) {
       const param = expectTlv(spkiDer, algOid.end, TAG.OID, alg.end);
-      curveOid = decodeOid(content(spkiDer, param));
+      curveOid = oidEquals(spkiDer, param, PRIME256V1_OID)
+        ? OID.prime256v1
+        : oidEquals(spkiDer, param, SECP384R1_OID)
+          ? OID.secp384r1
+          : decodeOid(content(spkiDer, param));
     }
     return { family: "ec", curveOid, subjectPublicKey };
   }
-  if (algName === OID.rsaEncryption) return { family: "rsa", subjectPublicKey };
+  if (oidEquals(spkiDer, algOid, RSA_ENCRYPTION_OID)) return { family: "rsa", subjectPublicKey };
   return { family: "other", subjectPublicKey };
 }
 
