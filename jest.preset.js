@@ -21,8 +21,11 @@ module.exports = function preset(dir, overrides = {}) {
         },
       ],
     },
+    // ESM-only packages are turned into CJS by swc. The OTLP exporter base loads node:http
+    // with import() at export time, which jest's CJS runtime cannot run. A path stays
+    // untransformed when its last node_modules segment is not in the list.
     transformIgnorePatterns: [
-      "/node_modules/(?!(@kubernetes/client-node|openid-client|oauth4webapi|jose)/)",
+      "/node_modules/(?!(@kubernetes/client-node|openid-client|oauth4webapi|jose|@opentelemetry/otlp-exporter-base)/)(?!.*/node_modules/)",
     ],
     moduleNameMapper: {
       "^@meshid/([a-z-]+)$": path.join(root, "libs/$1/src/index.ts"),

@@ -6,7 +6,7 @@ import { spiffeWorkload } from "@meshid/proto";
 import { parseSpiffeId } from "@meshid/spiffe";
 import { ClientError, Status } from "nice-grpc-common";
 import { HealthDefinition } from "nice-grpc-server-health";
-import { createTestCa, type TestCa } from "../../testkit/src/test-ca";
+import { createTestCa, type TestCa } from "@meshid/testkit";
 import {
   addHealth,
   createGrpcChannel,

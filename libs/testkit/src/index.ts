@@ -72,3 +72,15 @@ export {
   type ServiceAccountTokenClaims,
   type StandInTlsOptions,
 } from "./kube";
+export {
+  createTestCa,
+  TEST_CA_TTL_SECONDS,
+  TEST_SVID_TTL_SECONDS,
+  type CreateTestCaParams,
+  type IssueTestSvidParams,
+  type IssueTestIntermediateParams,
+  type TestCa,
+  type TestCaSigner,
+  type TestIntermediateCa,
+  type TestSvid,
+} from "./test-ca";
