@@ -12,6 +12,7 @@ import {
 } from "nats";
 import { EVENT_CATALOG, EVENT_TYPES, type EventType } from "./catalog";
 import { decodeEventMessage, type ReceivedEvent } from "./decode-event";
+import { createEventIterable, type TracedEvent } from "./event-iterable";
 import { EVENT_STREAM_NAME } from "./event-stream";
 import {
   createConsumerInstruments,
@@ -179,9 +180,6 @@ export async function consumeEventsDurable<K extends EventType>(
     // Ends an outstanding pull at once (and its heartbeat timers) instead of at its expiry.
     if (fetch !== undefined) await fetch.close().catch(() => undefined);
   };
-  const onAbort = (): void => void close();
-  signal?.addEventListener("abort", onAbort, { once: true });
-  if (signal?.aborted === true) void close();
 
   /** Pulls one message, or null when closed or none arrived before the pull expired. */
   async function pull(): Promise<JsMsg | null> {
@@ -199,88 +197,76 @@ export async function consumeEventsDurable<K extends EventType>(
     }
   }
 
-  let iterating = false;
-  async function* iterate(): AsyncGenerator<DurableEvent<K>> {
-    let span: Span | undefined;
-    try {
-      while (!closed && !nc.isClosed()) {
-        let m: JsMsg | null;
-        try {
-          m = await pull();
-        } catch (err) {
-          if (closed || nc.isClosed()) break;
-          params.logger?.warn({ durableName, error: (err as Error).message }, "pull failed");
-          continue;
-        }
-        if (m === null) continue;
-        const msg = m;
-        const result = decodeEventMessage(msg);
-        if (!result.ok) {
-          msg.term();
-          instruments.reportMalformed({
-            natsSubject: msg.subject,
-            reason: result.reason,
-            message: result.message,
-          });
-          continue;
-        }
-        if (!wanted.has(result.event.type)) {
-          msg.ack();
-          continue;
-        }
-        const current = endOnce(
-          instruments.startConsumerSpan(msg.subject, result.event.traceContext, {
-            "messaging.message.id": result.event.id,
-            "messaging.consumer.group.name": durableName,
-            "cloudevents.event_id": result.event.id,
-            "cloudevents.event_type": EVENT_CATALOG[result.event.type].ceType,
-            "cloudevents.event_source": result.event.source,
-          }),
-        );
-        span = current;
-        instruments.countDelivered();
-        yield {
-          ...result.event,
-          traceContext: trace.setSpan(result.event.traceContext, current),
-          streamSequence: msg.seq,
-          deliveryCount: msg.info.redeliveryCount,
-          async ack() {
-            const ok = await msg.ackAck().catch(() => false);
-            current.end();
-            if (!ok) {
-              throw new MeshidError(
-                "unavailable",
-                "events.ack.failed",
-                `ack of event ${result.event.id} was not confirmed`,
-              );
-            }
-          },
-          nak(delayMs?: number) {
-            msg.nak(delayMs);
-            current.end();
-          },
-          term() {
-            msg.term();
-            current.end();
-          },
-        } as DurableEvent<K>;
-        current.end();
-        span = undefined;
+  async function* events(): AsyncGenerator<TracedEvent<DurableEvent<K>>> {
+    while (!closed && !nc.isClosed()) {
+      let m: JsMsg | null;
+      try {
+        m = await pull();
+      } catch (err) {
+        if (closed || nc.isClosed()) break;
+        params.logger?.warn({ durableName, error: (err as Error).message }, "pull failed");
+        continue;
       }
-    } finally {
-      span?.end();
-      signal?.removeEventListener("abort", onAbort);
-      await close();
+      if (m === null) continue;
+      const msg = m;
+      const result = decodeEventMessage(msg);
+      if (!result.ok) {
+        msg.term();
+        instruments.reportMalformed({
+          natsSubject: msg.subject,
+          reason: result.reason,
+          message: result.message,
+        });
+        continue;
+      }
+      if (!wanted.has(result.event.type)) {
+        msg.ack();
+        continue;
+      }
+      const span = endOnce(
+        instruments.startConsumerSpan(msg.subject, result.event.traceContext, {
+          "messaging.message.id": result.event.id,
+          "messaging.consumer.group.name": durableName,
+          "cloudevents.event_id": result.event.id,
+          "cloudevents.event_type": EVENT_CATALOG[result.event.type].ceType,
+          "cloudevents.event_source": result.event.source,
+        }),
+      );
+      instruments.countDelivered();
+      const event = {
+        ...result.event,
+        traceContext: trace.setSpan(result.event.traceContext, span),
+        streamSequence: msg.seq,
+        deliveryCount: msg.info.redeliveryCount,
+        async ack() {
+          const ok = await msg.ackAck().catch(() => false);
+          span.end();
+          if (!ok) {
+            throw new MeshidError(
+              "unavailable",
+              "events.ack.failed",
+              `ack of event ${result.event.id} was not confirmed`,
+            );
+          }
+        },
+        nak(delayMs?: number) {
+          msg.nak(delayMs);
+          span.end();
+        },
+        term() {
+          msg.term();
+          span.end();
+        },
+      } as DurableEvent<K>;
+      yield { event, span };
     }
   }
 
-  return {
-    [Symbol.asyncIterator]() {
-      if (iterating) throw new Error("consumeEventsDurable: iterate a consumer only once");
-      iterating = true;
-      return iterate();
-    },
+  return createEventIterable({
+    iterateTwiceMessage: "consumeEventsDurable: iterate a consumer only once",
+    events,
     close,
     stats: () => instruments.stats(),
-  };
+    signal,
+  });
 }

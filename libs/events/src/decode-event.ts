@@ -1,9 +1,9 @@
+import { extractTraceContext } from "@meshid/telemetry";
 import { type Context, ROOT_CONTEXT } from "@opentelemetry/api";
 import { type MsgHdrs } from "nats";
 import { EVENT_CATALOG, type EventPayload, type EventType, eventTypeFromCeType } from "./catalog";
 import { CE_HEADERS, CE_SPEC_VERSION, EVENT_CONTENT_TYPE } from "./cloud-event-headers";
 import { isAgentWakeupSubject } from "./subjects";
-import { extractTraceContext } from "./trace-context";
 
 /** One meshid event as received: CloudEvents attributes plus the decoded payload. */
 export type ReceivedEvent<K extends EventType = EventType> = {
@@ -138,7 +138,7 @@ export function decodeEventMessage(msg: EventMessage): DecodeEventResult {
     ...(subject === undefined ? {} : { subject }),
     natsSubject: msg.subject,
     data,
-    traceContext: extractTraceContext(ROOT_CONTEXT, h),
+    traceContext: extractTraceContext(h, ROOT_CONTEXT),
   } as ReceivedEvent;
   return { ok: true, event };
 }

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { MeshidError } from "@meshid/errors";
+import { injectTraceContext } from "@meshid/telemetry";
 import { context, SpanKind, SpanStatusCode, type Tracer, trace } from "@opentelemetry/api";
 import { headers as natsHeaders, type NatsConnection } from "nats";
 import { EVENT_CATALOG, type EventPayload, type EventType } from "./catalog";
@@ -7,7 +8,6 @@ import { CE_HEADERS, CE_SPEC_VERSION, EVENT_CONTENT_TYPE } from "./cloud-event-h
 import { type EventsLogger, TRACER_NAME } from "./events-logger";
 import { assertNoSecretMaterial } from "./secret-guard";
 import { isAgentWakeupSubject } from "./subjects";
-import { injectTraceHeaders } from "./trace-context";
 
 /** Dependencies of {@link createEventPublisher}. */
 export interface EventPublisherDeps {
@@ -119,7 +119,7 @@ export function createEventPublisher(deps: EventPublisherDeps): EventPublisher {
         if (opts.subject !== undefined) h.set(CE_HEADERS.subject, opts.subject);
         h.set(CE_HEADERS.contentType, EVENT_CONTENT_TYPE);
         h.set(CE_HEADERS.natsMsgId, id);
-        injectTraceHeaders(spanContext, h);
+        injectTraceContext(h, spanContext);
         const data = encoder.encode(body);
         if (js !== undefined) {
           const ack = await js.publish(natsSubject, data, { headers: h, msgID: id });

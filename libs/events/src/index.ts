@@ -59,4 +59,3 @@ export {
   type EventSubscription,
   type SubscribeEventsParams,
 } from "./subscribe-events";
-export { extractTraceContext, injectTraceHeaders } from "./trace-context";

@@ -1,7 +1,8 @@
-import { type Span, trace } from "@opentelemetry/api";
+import { trace } from "@opentelemetry/api";
 import { type Msg, type NatsConnection, type Subscription } from "nats";
 import { EVENT_CATALOG, EVENT_TYPES, type EventType } from "./catalog";
 import { decodeEventMessage, type ReceivedEvent } from "./decode-event";
+import { createEventIterable, type TracedEvent } from "./event-iterable";
 import {
   createConsumerInstruments,
   type EventConsumerObservability,
@@ -106,60 +107,45 @@ export function subscribeEvents<K extends EventType>(
     }
     await Promise.resolve();
   };
-  const onAbort = (): void => void close();
-  signal?.addEventListener("abort", onAbort, { once: true });
-  if (signal?.aborted === true) void close();
-
-  let iterating = false;
-  async function* iterate(): AsyncGenerator<ReceivedEvent<K>> {
-    let span: Span | undefined;
-    try {
-      while (!closed) {
-        const msg = buffer.shift();
-        if (msg === undefined) {
-          await new Promise<void>((resolve) => {
-            wake = resolve;
-          });
-          continue;
-        }
-        const result = decodeEventMessage(msg);
-        if (!result.ok) {
-          instruments.reportMalformed({
-            natsSubject: msg.subject,
-            reason: result.reason,
-            message: result.message,
-          });
-          continue;
-        }
-        if (!wanted.has(result.event.type)) continue;
-        span = instruments.startConsumerSpan(msg.subject, result.event.traceContext, {
-          "messaging.message.id": result.event.id,
-          "cloudevents.event_id": result.event.id,
-          "cloudevents.event_type": EVENT_CATALOG[result.event.type].ceType,
-          "cloudevents.event_source": result.event.source,
+  async function* events(): AsyncGenerator<TracedEvent<ReceivedEvent<K>>> {
+    while (!closed) {
+      const msg = buffer.shift();
+      if (msg === undefined) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
         });
-        instruments.countDelivered();
-        yield {
-          ...result.event,
-          traceContext: trace.setSpan(result.event.traceContext, span),
-        } as ReceivedEvent<K>;
-        span.end();
-        span = undefined;
+        continue;
       }
-    } finally {
-      span?.end();
-      signal?.removeEventListener("abort", onAbort);
-      await close();
+      const result = decodeEventMessage(msg);
+      if (!result.ok) {
+        instruments.reportMalformed({
+          natsSubject: msg.subject,
+          reason: result.reason,
+          message: result.message,
+        });
+        continue;
+      }
+      if (!wanted.has(result.event.type)) continue;
+      const span = instruments.startConsumerSpan(msg.subject, result.event.traceContext, {
+        "messaging.message.id": result.event.id,
+        "cloudevents.event_id": result.event.id,
+        "cloudevents.event_type": EVENT_CATALOG[result.event.type].ceType,
+        "cloudevents.event_source": result.event.source,
+      });
+      instruments.countDelivered();
+      const event = {
+        ...result.event,
+        traceContext: trace.setSpan(result.event.traceContext, span),
+      } as ReceivedEvent<K>;
+      yield { event, span };
     }
   }
 
-  return {
-    [Symbol.asyncIterator]() {
-      if (iterating) throw new Error("subscribeEvents: iterate a subscription only once");
-      iterating = true;
-      return iterate();
-    },
+  return createEventIterable({
+    iterateTwiceMessage: "subscribeEvents: iterate a subscription only once",
+    events,
     close,
     stats: () => instruments.stats(),
-  };
+    signal,
+  });
 }
