@@ -249,6 +249,7 @@ export const EXAMPLE_PAYLOADS: { [K in EventType]: EventPayload<K> } = {
   },
   "agent.attested": { agentId: AGENT, attestationType: "k8s_psat", nodeName: "node-1" },
   "agent.banned": { agentId: AGENT },
+  "agent.deleted": { agentId: AGENT },
   "pod.registered": {
     namespace: "shop",
     podName: "checkout-7d9f8b6c5-x2k4q",

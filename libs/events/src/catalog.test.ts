@@ -17,6 +17,7 @@ describe("EVENT_CATALOG", () => {
         "authority.revoked",
         "agent.attested",
         "agent.banned",
+        "agent.deleted",
         "pod.registered",
         "pod.deregistered",
         "config.updated",

@@ -131,6 +131,12 @@ export const EVENT_CATALOG = Object.freeze({
     e.AgentBanned,
     "An operator banned an agent; the CA refuses its renewals from now on.",
   ),
+  "agent.deleted": defineEvent(
+    "agent.deleted",
+    "AgentDeleted",
+    e.AgentDeleted,
+    "An operator deleted an agent; it must attest again (a banned agent is unbanned this way).",
+  ),
   "pod.registered": defineEvent(
     "pod.registered",
     "PodRegistered",
