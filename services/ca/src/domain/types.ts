@@ -52,6 +52,11 @@ export interface AttestedAgent {
   readonly selectors: readonly Selector[];
   /** Serial (lowercase hex) of the agent's current SVID; a renewal must present it. */
   readonly x509SvidSerial: string;
+  /**
+   * Serial of the SVID the last renewal replaced, still accepted by checkAgent so calls made
+   * with it during a renewal race succeed; absent after attestation. (Optional: additive.)
+   */
+  readonly previousX509SvidSerial?: string;
   readonly x509SvidExpiresAt: Date;
   readonly banned: boolean;
   readonly createdAt: Date;
