@@ -1,0 +1,373 @@
+// Registration entries: validation, batch CRUD with events and agent wake-ups, and the delta
+// sync agents use. The gRPC layer only converts messages and checks who is calling.
+import { MeshidError } from "@meshid/errors";
+import { agentWakeupSubject, type EventPayload, type EventType } from "@meshid/events";
+import { type SpiffeId, parseTrustDomain } from "@meshid/spiffe";
+import { LogKeys, type Logger } from "@meshid/telemetry";
+import type { EntryManager, SyncPage } from "../api/deps";
+import type { Datastore, EventSink, ListEntriesParams } from "../ports";
+import {
+  createParentLookup,
+  findAuthorizedEntries,
+  findChainTops,
+  isEntryAuthorized,
+} from "./authorized-entries";
+import {
+  type EntryValidationLimits,
+  type EntryValidationResult,
+  checkEntryId,
+  validateEntryUpdate,
+  validateNewEntry,
+} from "./entry-validation";
+import type { BatchItemResult, RegistrationEntry } from "./types";
+
+/** Default for {@link EntryManagerLimits.maxBatchSize}. */
+export const DEFAULT_MAX_BATCH_SIZE = 500;
+/** Default page size of {@link EntryManager.syncAuthorized}. */
+export const DEFAULT_SYNC_PAGE_SIZE = 500;
+/** Largest page size of {@link EntryManager.syncAuthorized}; larger requests are capped. */
+export const MAX_SYNC_PAGE_SIZE = 1000;
+/**
+ * Default for {@link EntryManagerLimits.maxIdsPerSyncPage}: 25,000 ids of ~38 bytes each in
+ * protobuf (36-character UUID plus tag and length) is under 1 MiB, a quarter of gRPC's 4 MiB.
+ */
+export const DEFAULT_MAX_IDS_PER_SYNC_PAGE = 25_000;
+
+/** Bounds applied by the entry manager. */
+export interface EntryManagerLimits extends EntryValidationLimits {
+  /** Most items in one batch call; more → `ca.batch.too_large`. Default 500. */
+  readonly maxBatchSize?: number;
+  /**
+   * Most authorised-entry ids on one sync page. Default {@link DEFAULT_MAX_IDS_PER_SYNC_PAGE}.
+   * A larger authorised set is spread over the final pages of the sync (see syncAuthorized).
+   */
+  readonly maxIdsPerSyncPage?: number;
+}
+
+/** Dependencies of {@link createEntryManager}. */
+export interface EntryManagerDeps {
+  /** The CA's trust domain name; entries and their parents must belong to it. */
+  readonly trustDomain: string;
+  readonly store: Datastore;
+  /** Where entry events and agent wake-ups go; a failed publish is logged, never fatal. */
+  readonly events: EventSink;
+  readonly logger: Logger;
+  readonly limits?: EntryManagerLimits;
+}
+
+/** Error codes raised by the entry manager itself (validation codes: entry-validation.ts). */
+export const EntryManagerCode = {
+  /** A batch has more items than maxBatchSize (resource_exhausted). */
+  batchTooLarge: "ca.batch.too_large",
+  /** No entry has the id (not_found). */
+  notFound: "ca.entry.not_found",
+  /** sinceRevision is not an integer ≥ 0 (invalid_argument). */
+  syncRevision: "ca.sync.revision",
+  /** pageSize is not an integer ≥ 1 (invalid_argument). */
+  syncPageSize: "ca.sync.page_size",
+  /** The store returned a result list that does not match the request (internal). */
+  storeMismatch: "ca.store.result_mismatch",
+} as const;
+
+type EntryEvent = "entry.created" | "entry.updated" | "entry.deleted";
+
+/** Splits `items` into chunks of at most `size`. */
+function chunk<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/**
+ * Builds the pages of one sync: entry pages of `pageSize`, and the authorised ids in chunks of
+ * `maxIds` on the LAST pages (usually only the very last one). `revision` and `done` are set on
+ * the last page only. Pure; exported for tests.
+ */
+export function buildSyncPages(params: {
+  readonly entries: readonly RegistrationEntry[];
+  readonly authorizedEntryIds: readonly string[];
+  readonly revision: number;
+  readonly pageSize: number;
+  readonly maxIds: number;
+}): SyncPage[] {
+  const entryChunks = chunk(params.entries, params.pageSize);
+  const idChunks = chunk(params.authorizedEntryIds, params.maxIds);
+  const pageCount = Math.max(entryChunks.length, idChunks.length, 1);
+  const firstIdPage = pageCount - idChunks.length;
+  const pages: SyncPage[] = [];
+  for (let k = 0; k < pageCount; k++) {
+    const done = k === pageCount - 1;
+    pages.push({
+      entries: entryChunks[k] ?? [],
+      done,
+      revision: done ? params.revision : 0,
+      authorizedEntryIds: k >= firstIdPage ? (idChunks[k - firstIdPage] ?? []) : [],
+    });
+  }
+  return pages;
+}
+
+function checkPositiveLimit(value: number | undefined, fallback: number, name: string): number {
+  const v = value ?? fallback;
+  if (!Number.isInteger(v) || v < 1) {
+    throw new MeshidError("invalid_argument", "ca.config.limit", `${name} must be an integer ≥ 1`);
+  }
+  return v;
+}
+
+/**
+ * Creates the {@link EntryManager}: validates entries (see entry-validation.ts), applies
+ * batches through the store with per-item results in input order, publishes
+ * `entry.created|updated|deleted` per successful item and one `agent.wakeup` per affected agent
+ * per batch, and serves the agents' delta sync.
+ *
+ * @throws MeshidError `invalid_argument` for a bad trust domain or limit.
+ */
+export function createEntryManager(deps: EntryManagerDeps): EntryManager {
+  const { store, events } = deps;
+  const logger = deps.logger.child({ [LogKeys.component]: "entry-manager" });
+  const trustDomain = parseTrustDomain(deps.trustDomain);
+  const limits = deps.limits ?? {};
+  const maxBatchSize = checkPositiveLimit(
+    limits.maxBatchSize,
+    DEFAULT_MAX_BATCH_SIZE,
+    "maxBatchSize",
+  );
+  const maxIds = checkPositiveLimit(
+    limits.maxIdsPerSyncPage,
+    DEFAULT_MAX_IDS_PER_SYNC_PAGE,
+    "maxIdsPerSyncPage",
+  );
+  const validationLimits: EntryValidationLimits = {
+    ...(limits.maxDnsNames === undefined ? {} : { maxDnsNames: limits.maxDnsNames }),
+    ...(limits.maxSelectors === undefined ? {} : { maxSelectors: limits.maxSelectors }),
+    ...(limits.maxHintLength === undefined ? {} : { maxHintLength: limits.maxHintLength }),
+  };
+
+  function checkBatchSize(count: number, what: string): void {
+    if (count > maxBatchSize) {
+      throw new MeshidError(
+        "resource_exhausted",
+        EntryManagerCode.batchTooLarge,
+        `${what} batch of ${count} items is larger than the limit of ${maxBatchSize}`,
+        { details: { limit: maxBatchSize, count } },
+      );
+    }
+  }
+
+  /**
+   * Validates every item, sends the valid ones to the store in one call, and merges the
+   * results back in input order.
+   */
+  async function runBatch<I, V, S>(
+    items: readonly I[],
+    validate: (item: I) => EntryValidationResult<V>,
+    apply: (valid: V[]) => Promise<BatchItemResult<S>[]>,
+  ): Promise<BatchItemResult<S>[]> {
+    const results: (BatchItemResult<S> | undefined)[] = new Array<undefined>(items.length);
+    const valid: V[] = [];
+    const positions: number[] = [];
+    items.forEach((item, i) => {
+      const checked = validate(item);
+      if (checked.ok) {
+        valid.push(checked.value);
+        positions.push(i);
+      } else {
+        results[i] = checked;
+      }
+    });
+    if (valid.length > 0) {
+      const applied = await apply(valid);
+      if (applied.length !== valid.length) {
+        throw new MeshidError(
+          "internal",
+          EntryManagerCode.storeMismatch,
+          `store returned ${applied.length} results for ${valid.length} items`,
+        );
+      }
+      applied.forEach((result, k) => {
+        results[positions[k] ?? -1] = result;
+      });
+    }
+    return results as BatchItemResult<S>[];
+  }
+
+  async function publishSafely<K extends EventType>(
+    type: K,
+    payload: EventPayload<K>,
+    options: { subject?: string; natsSubject?: string },
+  ): Promise<void> {
+    try {
+      await events.publish(type, payload, options);
+    } catch (err) {
+      // Agents reconcile periodically, so a lost event only delays them.
+      logger.warn(
+        { [LogKeys.err]: err, [LogKeys.subject]: type, ...options },
+        "event publish failed; agents will catch up at their next reconcile",
+      );
+    }
+  }
+
+  async function publishEntryEvent(type: EntryEvent, entry: RegistrationEntry): Promise<void> {
+    await publishSafely(
+      type,
+      {
+        entryId: entry.id,
+        spiffeId: { trustDomain: entry.spiffeId.trustDomain.name, path: entry.spiffeId.path },
+        parentId: { trustDomain: entry.parentId.trustDomain.name, path: entry.parentId.path },
+        revision: entry.revision,
+        owner: entry.owner,
+      },
+      { subject: entry.id },
+    );
+  }
+
+  /**
+   * Publishes the entry events of a batch, then one wake-up per agent at the top of the parent
+   * chains of `parentIds` (before and after each change), with the store revision after the
+   * batch.
+   */
+  async function notify(
+    changes: readonly { readonly type: EntryEvent; readonly entry: RegistrationEntry }[],
+    parentIds: ReadonlySet<string>,
+  ): Promise<void> {
+    if (changes.length === 0) return;
+    for (const { type, entry } of changes) await publishEntryEvent(type, entry);
+    let revision = Math.max(...changes.map((c) => c.entry.revision));
+    const agents = new Set<string>();
+    try {
+      revision = Math.max(revision, await store.getRevision());
+      const lookup = createParentLookup(store);
+      for (const parentId of parentIds) {
+        for (const top of await findChainTops(lookup, parentId)) agents.add(top);
+      }
+    } catch (err) {
+      logger.warn(
+        { [LogKeys.err]: err },
+        "could not resolve the agents to wake up; they will catch up at their next reconcile",
+      );
+    }
+    for (const agentId of agents) {
+      await publishSafely(
+        "agent.wakeup",
+        { revision },
+        { natsSubject: agentWakeupSubject(agentId) },
+      );
+    }
+  }
+
+  return {
+    async batchCreate(entries) {
+      checkBatchSize(entries.length, "create");
+      const results = await runBatch(
+        entries,
+        (entry) => validateNewEntry({ entry, trustDomain, limits: validationLimits }),
+        (valid) => store.createEntries(valid),
+      );
+      const created = results.flatMap((r) => (r.ok ? [r.value] : []));
+      await notify(
+        created.map((entry) => ({ type: "entry.created" as const, entry })),
+        new Set(created.map((e) => e.parentId.toString())),
+      );
+      return results;
+    },
+
+    async batchUpdate(updates) {
+      checkBatchSize(updates.length, "update");
+      const results = await runBatch(
+        updates,
+        (entry) => validateEntryUpdate({ entry, trustDomain, limits: validationLimits }),
+        (valid) => store.updateEntries(valid),
+      );
+      const changed = results.flatMap((r) => (r.ok ? [r.value] : []));
+      const parents = new Set<string>();
+      for (const { before, after } of changed) {
+        parents.add(before.parentId.toString());
+        parents.add(after.parentId.toString());
+      }
+      await notify(
+        changed.map(({ after }) => ({ type: "entry.updated" as const, entry: after })),
+        parents,
+      );
+      return results.map((r) => (r.ok ? { ok: true as const, value: r.value.after } : r));
+    },
+
+    async batchDelete(ids) {
+      checkBatchSize(ids.length, "delete");
+      const results = await runBatch(
+        ids,
+        (id) => {
+          try {
+            return { ok: true, value: checkEntryId(id) };
+          } catch (err) {
+            return { ok: false, error: err as MeshidError };
+          }
+        },
+        (valid) => store.deleteEntries(valid),
+      );
+      const deleted = results.flatMap((r) => (r.ok ? [r.value] : []));
+      await notify(
+        deleted.map((entry) => ({ type: "entry.deleted" as const, entry })),
+        new Set(deleted.map((e) => e.parentId.toString())),
+      );
+      return results;
+    },
+
+    async get(id) {
+      checkEntryId(id);
+      const entry = await store.getEntry(id);
+      if (entry === undefined) {
+        throw new MeshidError("not_found", EntryManagerCode.notFound, `entry ${id} not found`);
+      }
+      return entry;
+    },
+
+    list(params: ListEntriesParams) {
+      return store.listEntries(params);
+    },
+
+    syncAuthorized(agentId: SpiffeId, sinceRevision: number, pageSize = DEFAULT_SYNC_PAGE_SIZE) {
+      return syncPages(agentId, sinceRevision, pageSize);
+    },
+
+    async isAuthorized(agentId, entry) {
+      return isEntryAuthorized(createParentLookup(store), agentId, entry);
+    },
+  };
+
+  async function* syncPages(
+    agentId: SpiffeId,
+    sinceRevision: number,
+    pageSize: number,
+  ): AsyncGenerator<SyncPage> {
+    if (!Number.isSafeInteger(sinceRevision) || sinceRevision < 0) {
+      throw new MeshidError(
+        "invalid_argument",
+        EntryManagerCode.syncRevision,
+        `sinceRevision must be an integer ≥ 0, got ${String(sinceRevision)}`,
+      );
+    }
+    if (!Number.isInteger(pageSize) || pageSize < 1) {
+      throw new MeshidError(
+        "invalid_argument",
+        EntryManagerCode.syncPageSize,
+        `pageSize must be an integer ≥ 1, got ${String(pageSize)}`,
+      );
+    }
+    // Read the revision BEFORE the entries: a change racing with this sync then has a revision
+    // above the one returned, so the next delta sends it again (never loses it).
+    const revision = await store.getRevision();
+    const authorized = await findAuthorizedEntries(store, agentId);
+    const changed = authorized
+      .filter((e) => e.revision > sinceRevision)
+      .sort((a, b) => a.revision - b.revision || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const ids = authorized.map((e) => e.id).sort();
+    yield* buildSyncPages({
+      entries: changed,
+      authorizedEntryIds: ids,
+      revision,
+      pageSize: Math.min(pageSize, MAX_SYNC_PAGE_SIZE),
+      maxIds,
+    });
+  }
+}
