@@ -1,0 +1,423 @@
+// The CA end to end: the built CA runs as a child process (memory key manager, SQLite in a temp
+// dir, a real nats-server); agent clients attest with join tokens and sign batches of fresh
+// CSRs with BatchNewX509SVID over real gRPC mTLS. Compared, in the same run, with the raw crypto
+// limit of one core (one ECDSA verify + one ECDSA sign per certificate, as in the pki bench).
+import { randomBytes, sign, verify, type KeyObject } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  createGrpcChannel,
+  createGrpcClient,
+  createStaticBundleSource,
+  createStaticSvidSource,
+} from "@meshid/grpc-kit";
+import {
+  certificatesToPem,
+  createCsr,
+  createSelfSignedCa,
+  createX509SvidIssuer,
+  exportPkcs8Pem,
+  generateKeyPair,
+  parseCsr,
+} from "@meshid/pki";
+import { meshidCaV1, type meshidTypesV1 } from "@meshid/proto";
+import {
+  createTempDir,
+  getFreePort,
+  spawnManaged,
+  startNatsServer,
+  type ManagedProcess,
+} from "@meshid/testkit";
+import type { Benchmark, BenchmarkContext } from "../benchmark";
+
+/** The built CA entry point (`npm run bench` builds it: @meshid/ca is a dependency). */
+export const CA_MAIN = join(__dirname, "..", "..", "..", "..", "services", "ca", "dist", "main.js");
+/** Concurrent agent clients, each with its own agent SVID and TLS connection. */
+export const CLIENTS = 4;
+/** CSRs per BatchNewX509SVID call (and entries per agent). */
+export const BATCH_SIZE = 100;
+/** Length of the measured signing phase, in milliseconds. */
+export const PHASE_MS = 10_000;
+/** Warm-up before the measured phase, in milliseconds. */
+export const WARMUP_MS = 1_500;
+/** Fresh CSRs made before the run; the phase ends early if they run out. */
+export const CSR_POOL = 48_000;
+/** Length of the raw-limit measurement (half before the phase, half after), in milliseconds. */
+export const RAW_MS = 3_000;
+/** Set to a directory to run the CA child with `--cpu-prof` writing its profile there. */
+export const PROFILE_DIR_ENV = "MESHID_BENCH_CA_PROFILE_DIR";
+
+const TRUST_DOMAIN = "example.org";
+
+type AdminClients = ReturnType<typeof adminClients>;
+
+function adminClients(socketPath: string) {
+  const channel = createGrpcChannel({ target: `unix://${socketPath}` });
+  return {
+    channel,
+    entries: createGrpcClient(meshidCaV1.EntryServiceDefinition, channel),
+    agents: createGrpcClient(meshidCaV1.AgentServiceDefinition, channel),
+    bundle: createGrpcClient(meshidCaV1.BundleServiceDefinition, channel),
+  };
+}
+
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat. */
+export function processCpuSeconds(pid: number, ticksPerSecond = 100): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name (which may contain spaces): state is field 3, utime 14, stime 15.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+/** The p-th percentile (0–100) of `values`, nearest-rank. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return 0;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
+  return sorted[rank - 1]!;
+}
+
+/** Reads the certificationRequestInfo and signature out of a CSR for the raw-limit loop. */
+function splitSigned(der: Uint8Array): { signed: Buffer; signature: Buffer } {
+  // SEQUENCE { info SEQUENCE, alg SEQUENCE, BIT STRING }; lengths here are < 64 KiB.
+  const headerLen = (b: Uint8Array, at: number): [number, number] => {
+    const l = b[at + 1]!;
+    if (l < 0x80) return [2, l];
+    const n = l & 0x7f;
+    let len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + b[at + 2 + i]!;
+    return [2 + n, len];
+  };
+  const [oh] = headerLen(der, 0);
+  const [ih, il] = headerLen(der, oh);
+  const infoEnd = oh + ih + il;
+  const [ah, al] = headerLen(der, infoEnd);
+  const sigAt = infoEnd + ah + al;
+  const [sh, sl] = headerLen(der, sigAt);
+  return {
+    signed: Buffer.from(der.subarray(oh, infoEnd)),
+    signature: Buffer.from(der.subarray(sigAt + sh + 1, sigAt + sh + sl)),
+  };
+}
+
+/** A Buffer view of `bytes` (generated messages carry bytes as Buffers). */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** A raw-limit loop: verify + sign per certificate, on this thread (one core). */
+async function makeRawLimit(csrs: readonly Uint8Array[]): Promise<(ms: number) => number> {
+  const caKeys = await generateKeyPair("ec-p256");
+  const ca = await createSelfSignedCa({
+    keyPair: caKeys,
+    trustDomain: TRUST_DOMAIN,
+    ttlSeconds: 30 * 24 * 3_600,
+    now: new Date(),
+  });
+  const issuer = createX509SvidIssuer({
+    issuerCertDer: ca.certDer,
+    issuerPrivateKey: caKeys.privateKey,
+  });
+  const sample = issuer.issueFromCsr(csrs[0]!, {
+    spiffeId: `spiffe://${TRUST_DOMAIN}/ns/bench/sa/sample`,
+    ttlSeconds: 3_600,
+    now: new Date(),
+  });
+  const raw = csrs
+    .slice(0, 512)
+    .map((der) => ({ ...splitSigned(der), publicKey: parseCsr(der).publicKey }));
+  const tbsSized = Buffer.alloc(sample.certDer.length - 80, 0x5a);
+  const key: KeyObject = caKeys.privateKey;
+  return (ms) => {
+    const start = performance.now();
+    const deadline = start + ms;
+    let n = 0;
+    let now = start;
+    while (now < deadline) {
+      const r = raw[n % raw.length]!;
+      if (!verify("sha256", r.signed, r.publicKey, r.signature)) throw new Error("raw verify");
+      sign("sha256", tbsSized, key);
+      n++;
+      now = performance.now();
+    }
+    return n / ((now - start) / 1000);
+  };
+}
+
+async function waitReady(opsUrl: string, ca: ManagedProcess, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (ca.exitStatus() !== undefined) {
+      throw new Error(`the CA exited during start-up:\n${ca.output()}`);
+    }
+    try {
+      const res = await fetch(`${opsUrl}/readyz`);
+      if (res.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error(`the CA is not ready:\n${ca.output()}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+interface Agent {
+  readonly svids: ReturnType<typeof createGrpcClient<typeof meshidCaV1.SvidServiceDefinition>>;
+  readonly close: () => void;
+  readonly entryIds: readonly string[];
+}
+
+async function attestAgent(params: {
+  admin: AdminClients;
+  target: string;
+  bundlePem: string;
+  index: number;
+  entriesPerAgent: number;
+}): Promise<Agent> {
+  const { admin, target, bundlePem } = params;
+  const token = `bench-${params.index}-${randomBytes(8).toString("hex")}`;
+  await admin.agents.createJoinToken({ ttlSeconds: 600, token });
+  const keys = await generateKeyPair("ec-p256");
+  const attestChannel = createGrpcChannel({
+    target,
+    tls: { bundleSource: createStaticBundleSource({ bundlePem }) },
+  });
+  let svid: meshidTypesV1.X509Svid | undefined;
+  try {
+    const agentsOverTls = createGrpcClient(meshidCaV1.AgentServiceDefinition, attestChannel);
+    const attested = await agentsOverTls.attestAgent({
+      attestationType: "join_token",
+      token,
+      cluster: "",
+      csr: asBuffer(await createCsr(keys)),
+    });
+    svid = attested.svid;
+  } finally {
+    attestChannel.close();
+  }
+  if (svid?.spiffeId === undefined) throw new Error("attestation returned no SVID");
+  const agentId = svid.spiffeId;
+
+  const entries = Array.from({ length: params.entriesPerAgent }, (_, i) => ({
+    spiffeId: { trustDomain: TRUST_DOMAIN, path: `/ns/bench-${params.index}/sa/workload-${i}` },
+    parentId: agentId,
+    selectors: [{ type: "k8s", value: `pod-uid:bench-${params.index}-${i}` }],
+    x509SvidTtlSeconds: 3_600,
+    dnsNames: [],
+    admin: false,
+    hint: "",
+    id: "",
+    revision: 0,
+    owner: "bench",
+  }));
+  const created = await admin.entries.batchCreateEntry({ entries });
+  const entryIds = created.results.map((r) => {
+    if ((r.status?.code ?? 0) !== 0 || r.entry === undefined) {
+      throw new Error(`entry creation failed: ${r.status?.message ?? "no entry"}`);
+    }
+    return r.entry.id;
+  });
+
+  const channel = createGrpcChannel({
+    target,
+    tls: {
+      source: createStaticSvidSource({
+        certChainPem: certificatesToPem(svid.certChain),
+        keyPem: exportPkcs8Pem(keys.privateKey),
+        bundlePem,
+      }),
+    },
+    channelOptions: {
+      "grpc.max_receive_message_length": 64 * 1024 * 1024,
+      "grpc.max_send_message_length": 64 * 1024 * 1024,
+    },
+  });
+  return {
+    svids: createGrpcClient(meshidCaV1.SvidServiceDefinition, channel),
+    close: () => channel.close(),
+    entryIds,
+  };
+}
+
+/** Makes `count` fresh ec-p256 CSRs (a new key each, as agents do). */
+async function makeCsrs(count: number, ctx: BenchmarkContext): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  const started = performance.now();
+  while (out.length < count) {
+    const n = Math.min(1_000, count - out.length);
+    const keys = await Promise.all(Array.from({ length: n }, () => generateKeyPair("ec-p256")));
+    for (const k of keys) out.push(asBuffer(await createCsr(k)));
+    if (out.length % 10_000 === 0) ctx.progress(`${out.length} CSRs made`);
+  }
+  ctx.progress(`${count} CSRs in ${Math.round(performance.now() - started)} ms`);
+  return out;
+}
+
+interface LoadResult {
+  svids: number;
+  failedItems: number;
+  batches: number;
+  latenciesMs: number[];
+  elapsedMs: number;
+  firstError?: string;
+}
+
+/** Runs every agent's batch loop until `ms` passed or the CSR pool is used up. */
+async function runLoad(
+  agents: readonly Agent[],
+  csrs: readonly Buffer[],
+  from: number,
+  ms: number,
+  batchSize: number,
+): Promise<{ result: LoadResult; next: number }> {
+  let next = from;
+  const result: LoadResult = {
+    svids: 0,
+    failedItems: 0,
+    batches: 0,
+    latenciesMs: [],
+    elapsedMs: 0,
+  };
+  const start = performance.now();
+  const deadline = start + ms;
+  await Promise.all(
+    agents.map(async (agent) => {
+      while (performance.now() < deadline && next + batchSize <= csrs.length) {
+        const params = agent.entryIds
+          .slice(0, batchSize)
+          .map((entryId, i) => ({ entryId, csr: csrs[next + i]! }));
+        next += batchSize;
+        const t0 = performance.now();
+        const response = await agent.svids.batchNewX509SVID({ params });
+        result.latenciesMs.push(performance.now() - t0);
+        result.batches++;
+        for (const r of response.results) {
+          if ((r.status?.code ?? 0) === 0 && r.svid !== undefined) result.svids++;
+          else {
+            result.failedItems++;
+            result.firstError ??= `${r.status?.errorCode ?? ""} ${r.status?.message ?? ""}`;
+          }
+        }
+      }
+    }),
+  );
+  result.elapsedMs = performance.now() - start;
+  return { result, next };
+}
+
+/** The ca benchmark: SVIDs per second through the real CA process vs the raw crypto limit. */
+export const benchmark: Benchmark = {
+  name: "ca",
+  async run(ctx) {
+    if (!existsSync(CA_MAIN)) {
+      throw new Error(`${CA_MAIN} is missing: build it (npx turbo run build --filter=@meshid/ca)`);
+    }
+    const clients = CLIENTS;
+    const batchSize = ctx.quick ? 10 : BATCH_SIZE;
+    const phaseMs = ctx.quick ? 300 : PHASE_MS;
+    const warmupMs = ctx.quick ? 100 : WARMUP_MS;
+    const rawMs = ctx.quick ? 100 : RAW_MS;
+    const csrCount = ctx.quick ? clients * batchSize * 8 : CSR_POOL;
+
+    const dir = await createTempDir("bench-ca");
+    const nats = await startNatsServer();
+    let ca: ManagedProcess | undefined;
+    const agents: Agent[] = [];
+    let admin: AdminClients | undefined;
+    try {
+      const csrs = await makeCsrs(csrCount, ctx);
+      const rawLimit = await makeRawLimit(csrs);
+
+      const [port, opsPort] = [await getFreePort(), await getFreePort()];
+      const adminSocketPath = join(dir.path, "admin", "admin.sock");
+      const configFile = join(dir.path, "ca.yaml");
+      // YAML is a superset of JSON.
+      const config = {
+        trustDomain: TRUST_DOMAIN,
+        listen: `127.0.0.1:${port}`,
+        ops: { listen: `127.0.0.1:${opsPort}` },
+        dataDir: join(dir.path, "data"),
+        adminSocketPath,
+        keyManager: "memory",
+        natsUrl: nats.url,
+        logLevel: "warn",
+        limits: { signRatePerAgent: { perSecond: 1_000_000, burst: 1_000_000 } },
+      };
+      await writeFile(configFile, JSON.stringify(config, null, 2));
+      const profileDir = process.env[PROFILE_DIR_ENV];
+      const nodeArgs =
+        profileDir === undefined || profileDir === ""
+          ? []
+          : ["--cpu-prof", `--cpu-prof-dir=${profileDir}`];
+      const env: NodeJS.ProcessEnv = {};
+      for (const [k, v] of Object.entries(process.env)) {
+        if (!k.startsWith("MESHID_CA_") && !k.startsWith("OTEL_")) env[k] = v;
+      }
+      ctx.progress(`starting the CA (${CA_MAIN})`);
+      ca = await spawnManaged(process.execPath, [...nodeArgs, CA_MAIN, "--config", configFile], {
+        name: "meshid-ca",
+        env,
+        // The CA writes its profile on a graceful exit.
+        orphanSignal: "SIGTERM",
+      });
+      await waitReady(`http://127.0.0.1:${opsPort}`, ca, 30_000);
+
+      admin = adminClients(adminSocketPath);
+      const bundlePem = (await admin.bundle.getBundle({})).pem;
+      const target = `localhost:${port}`;
+      for (let i = 0; i < clients; i++) {
+        agents.push(
+          await attestAgent({ admin, target, bundlePem, index: i, entriesPerAgent: batchSize }),
+        );
+      }
+      ctx.progress(`${clients} agents attested, ${batchSize} entries each`);
+
+      const rawBefore = rawLimit(rawMs / 2);
+      ctx.progress(`warm-up ${warmupMs} ms`);
+      const warm = await runLoad(agents, csrs, 0, warmupMs, batchSize);
+      if (warm.result.failedItems > 0) {
+        throw new Error(`signing failed during warm-up: ${warm.result.firstError ?? ""}`);
+      }
+      ctx.progress(`${clients} clients × batches of ${batchSize} for ${phaseMs} ms`);
+      const cpuBefore = processCpuSeconds(ca.pid);
+      const { result } = await runLoad(agents, csrs, warm.next, phaseMs, batchSize);
+      const cpuSeconds = processCpuSeconds(ca.pid) - cpuBefore;
+      const rawAfter = rawLimit(rawMs / 2);
+      if (result.svids === 0) throw new Error(`no SVIDs signed: ${result.firstError ?? ""}`);
+
+      const seconds = result.elapsedMs / 1000;
+      const svidsPerSecond = result.svids / seconds;
+      const rawLimitPerSecond = (rawBefore + rawAfter) / 2;
+      const round = (n: number, digits = 0): number => {
+        const f = 10 ** digits;
+        return Math.round(n * f) / f;
+      };
+      return {
+        clients,
+        batchSize,
+        seconds: round(seconds, 2),
+        svids: result.svids,
+        batches: result.batches,
+        failedItems: result.failedItems,
+        svidsPerSecond: round(svidsPerSecond),
+        batchP50Ms: round(percentile(result.latenciesMs, 50), 1),
+        batchP99Ms: round(percentile(result.latenciesMs, 99), 1),
+        caCpuSecondsPer1000Svids: round((cpuSeconds / result.svids) * 1000, 3),
+        caCpuCores: round(cpuSeconds / seconds, 2),
+        rawLimitPerSecond: round(rawLimitPerSecond),
+        caRawLimitRatio: round(svidsPerSecond / rawLimitPerSecond, 3),
+        csrPoolExhausted: result.elapsedMs < phaseMs * 0.95,
+      };
+    } finally {
+      for (const agent of agents) agent.close();
+      admin?.channel.close();
+      if (ca !== undefined) {
+        const exit = await ca.stop();
+        if (exit.code !== 0) ctx.progress(`the CA exited with ${JSON.stringify(exit)}`);
+      }
+      await nats.stop();
+      await dir.cleanup();
+    }
+  },
+};
