@@ -19,6 +19,7 @@ export { GrpcLogKeys } from "./log-keys";
 export { createNoopGrpcLogger, type GrpcLogger } from "./logger";
 export { loggingMiddleware, type LoggingMiddlewareDeps } from "./logging-middleware";
 export {
+  PEER_CERT_SERIAL_METADATA_KEY,
   PEER_URI_SANS_METADATA_KEY,
   peerIdentityInterceptor,
   peerIdentityMiddleware,

@@ -17,6 +17,13 @@ import type { GrpcLogger } from "./logger";
  */
 export const PEER_URI_SANS_METADATA_KEY = "x-meshid-verified-peer-uri-sans";
 
+/**
+ * Metadata key through which {@link peerIdentityInterceptor} hands the serial number of the
+ * verified client leaf certificate to {@link peerIdentityMiddleware}; removed from client input
+ * like {@link PEER_URI_SANS_METADATA_KEY}.
+ */
+export const PEER_CERT_SERIAL_METADATA_KEY = "x-meshid-verified-peer-serial";
+
 /** Call context added by {@link peerIdentityMiddleware}. */
 export interface PeerIdentityContext {
   /**
@@ -25,6 +32,11 @@ export interface PeerIdentityContext {
    * exactly one valid SPIFFE ID URI SAN.
    */
   callerSpiffeId: SpiffeId | undefined;
+  /**
+   * Serial number (lowercase hex) of the caller's verified leaf certificate when
+   * `callerSpiffeId` is set (e.g. to check it is an agent's current SVID); else `undefined`.
+   */
+  callerCertSerialHex?: string | undefined;
 }
 
 /** Call context guaranteed by {@link requirePeerSpiffeId}. */
@@ -63,12 +75,16 @@ export const peerIdentityInterceptor: ServerInterceptor = (_methodDescriptor, ca
       next({
         onReceiveMetadata(metadata, nextMetadata) {
           metadata.remove(PEER_URI_SANS_METADATA_KEY);
+          metadata.remove(PEER_CERT_SERIAL_METADATA_KEY);
           const cert = call.getAuthContext().sslPeerCertificate;
           if (cert !== undefined) {
             metadata.set(
               PEER_URI_SANS_METADATA_KEY,
               JSON.stringify(uriSansFromSubjectAltName(cert.subjectaltname)),
             );
+            if (typeof cert.serialNumber === "string" && cert.serialNumber !== "") {
+              metadata.set(PEER_CERT_SERIAL_METADATA_KEY, cert.serialNumber.toLowerCase());
+            }
           }
           nextMetadata(metadata);
         },
@@ -96,7 +112,9 @@ export function peerIdentityMiddleware(
     context: CallContext,
   ): AsyncGenerator<Response, Response | void, undefined> {
     const raw = context.metadata.get(PEER_URI_SANS_METADATA_KEY);
+    const serial = context.metadata.get(PEER_CERT_SERIAL_METADATA_KEY);
     context.metadata.delete(PEER_URI_SANS_METADATA_KEY);
+    context.metadata.delete(PEER_CERT_SERIAL_METADATA_KEY);
     let callerSpiffeId: SpiffeId | undefined;
     if (raw !== undefined) {
       callerSpiffeId = spiffeIdFromUriSans(parseUriSans(raw));
@@ -107,7 +125,8 @@ export function peerIdentityMiddleware(
         );
       }
     }
-    return yield* call.next(call.request, { ...context, callerSpiffeId });
+    const callerCertSerialHex = callerSpiffeId === undefined ? undefined : serial;
+    return yield* call.next(call.request, { ...context, callerSpiffeId, callerCertSerialHex });
   };
 }
 
