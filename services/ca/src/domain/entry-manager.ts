@@ -28,10 +28,16 @@ export const DEFAULT_SYNC_PAGE_SIZE = 500;
 /** Largest page size of {@link EntryManager.syncAuthorized}; larger requests are capped. */
 export const MAX_SYNC_PAGE_SIZE = 1000;
 /**
- * Default for {@link EntryManagerLimits.maxIdsPerSyncPage}: 25,000 ids of ~38 bytes each in
- * protobuf (36-character UUID plus tag and length) is under 1 MiB, a quarter of gRPC's 4 MiB.
+ * Default for {@link EntryManagerLimits.maxIdsPerSyncPage}: 20,000 ids of 38 bytes each in
+ * protobuf (36-character UUID plus tag and length) is 760 KB, under a fifth of gRPC's 4 MiB.
  */
-export const DEFAULT_MAX_IDS_PER_SYNC_PAGE = 25_000;
+export const DEFAULT_MAX_IDS_PER_SYNC_PAGE = 20_000;
+/**
+ * Default for {@link EntryManagerLimits.maxSyncPageBytes}: 1 MiB of entries a page, so a page
+ * (entries plus at most {@link DEFAULT_MAX_IDS_PER_SYNC_PAGE} ids) stays under half of gRPC's
+ * default 4 MiB message limit however large the entries are.
+ */
+export const DEFAULT_MAX_SYNC_PAGE_BYTES = 1_048_576;
 
 /** Bounds applied by the entry manager. */
 export interface EntryManagerLimits extends EntryValidationLimits {
@@ -42,6 +48,8 @@ export interface EntryManagerLimits extends EntryValidationLimits {
    * A larger authorised set is spread over the final pages of the sync (see syncAuthorized).
    */
   readonly maxIdsPerSyncPage?: number;
+  /** Byte budget of the entries of one sync page. Default {@link DEFAULT_MAX_SYNC_PAGE_BYTES}. */
+  readonly maxSyncPageBytes?: number;
 }
 
 /** Dependencies of {@link createEntryManager}. */
@@ -78,19 +86,74 @@ function chunk<T>(items: readonly T[], size: number): T[][] {
   return out;
 }
 
+/** Bytes of a protobuf string field: tag, length prefix (≤ 3 bytes here) and UTF-8 bytes. */
+function stringFieldBytes(s: string): number {
+  return Buffer.byteLength(s, "utf8") + 4;
+}
+
 /**
- * Builds the pages of one sync: entry pages of `pageSize`, and the authorised ids in chunks of
- * `maxIds` on the LAST pages (usually only the very last one). `revision` and `done` are set on
- * the last page only. Pure; exported for tests.
+ * Estimates, from above, the bytes of an entry encoded as a protobuf `RegistrationEntry`
+ * inside a sync response (strings as UTF-8 with tag and length, fixed overhead for the
+ * numbers, flags and timestamps). Used to cut sync pages below a byte budget.
  */
-export function buildSyncPages(params: {
+export function estimateEntryBytes(entry: RegistrationEntry): number {
+  let bytes = 64 + stringFieldBytes(entry.id) + stringFieldBytes(entry.hint);
+  bytes += stringFieldBytes(entry.owner);
+  for (const id of [entry.spiffeId, entry.parentId]) {
+    bytes += 4 + stringFieldBytes(id.trustDomain.name) + stringFieldBytes(id.path);
+  }
+  for (const s of entry.selectors)
+    bytes += 4 + stringFieldBytes(s.type) + stringFieldBytes(s.value);
+  for (const name of entry.dnsNames) bytes += stringFieldBytes(name);
+  return bytes;
+}
+
+/** Splits entries into pages of at most `pageSize` entries and about `maxBytes` bytes. */
+function pageEntries(
+  entries: readonly RegistrationEntry[],
+  pageSize: number,
+  maxBytes: number,
+): RegistrationEntry[][] {
+  const pages: RegistrationEntry[][] = [];
+  let page: RegistrationEntry[] = [];
+  let bytes = 0;
+  for (const entry of entries) {
+    const size = estimateEntryBytes(entry);
+    // A page always takes at least one entry, so a huge entry still goes out alone.
+    if (page.length > 0 && (page.length >= pageSize || bytes + size > maxBytes)) {
+      pages.push(page);
+      page = [];
+      bytes = 0;
+    }
+    page.push(entry);
+    bytes += size;
+  }
+  if (page.length > 0) pages.push(page);
+  return pages;
+}
+
+/** Parameters of {@link buildSyncPages}. */
+export interface BuildSyncPagesParams {
   readonly entries: readonly RegistrationEntry[];
   readonly authorizedEntryIds: readonly string[];
   readonly revision: number;
+  /** Most entries a page. */
   readonly pageSize: number;
+  /** Byte budget of the entries of a page (see {@link estimateEntryBytes}). */
+  readonly maxPageBytes: number;
+  /** Most authorised ids a page. */
   readonly maxIds: number;
-}): SyncPage[] {
-  const entryChunks = chunk(params.entries, params.pageSize);
+}
+
+/**
+ * Builds the pages of one sync: entries in pages of at most `pageSize` entries and about
+ * `maxPageBytes` bytes, and the authorised ids in chunks of `maxIds` on the LAST pages (only the
+ * very last one unless there are more than `maxIds`). `done` and `revision` are set on the last
+ * page only; the agent's authorised set is the union of `authorizedEntryIds` over all pages.
+ * Pure; exported for tests.
+ */
+export function buildSyncPages(params: BuildSyncPagesParams): SyncPage[] {
+  const entryChunks = pageEntries(params.entries, params.pageSize, params.maxPageBytes);
   const idChunks = chunk(params.authorizedEntryIds, params.maxIds);
   const pageCount = Math.max(entryChunks.length, idChunks.length, 1);
   const firstIdPage = pageCount - idChunks.length;
@@ -137,6 +200,11 @@ export function createEntryManager(deps: EntryManagerDeps): EntryManager {
     limits.maxIdsPerSyncPage,
     DEFAULT_MAX_IDS_PER_SYNC_PAGE,
     "maxIdsPerSyncPage",
+  );
+  const maxPageBytes = checkPositiveLimit(
+    limits.maxSyncPageBytes,
+    DEFAULT_MAX_SYNC_PAGE_BYTES,
+    "maxSyncPageBytes",
   );
   const validationLimits: EntryValidationLimits = {
     ...(limits.maxDnsNames === undefined ? {} : { maxDnsNames: limits.maxDnsNames }),
@@ -367,6 +435,7 @@ export function createEntryManager(deps: EntryManagerDeps): EntryManager {
       authorizedEntryIds: ids,
       revision,
       pageSize: Math.min(pageSize, MAX_SYNC_PAGE_SIZE),
+      maxPageBytes,
       maxIds,
     });
   }

@@ -99,6 +99,12 @@ describe("entry validation – bad entries", () => {
       EntryValidationCode.tooManySelectors,
       "selectors",
     ],
+    [
+      "selector longer than 1024 characters",
+      { selectors: [sel("k8s", `pod-image:${"i".repeat(1024)}`)] },
+      EntryValidationCode.selectorTooLong,
+      "selectors[0]",
+    ],
     ["negative TTL", { x509SvidTtlSeconds: -1 }, EntryValidationCode.ttl, "x509SvidTtlSeconds"],
     ["fractional TTL", { x509SvidTtlSeconds: 1.5 }, EntryValidationCode.ttl, "x509SvidTtlSeconds"],
     ["NaN TTL", { x509SvidTtlSeconds: Number.NaN }, EntryValidationCode.ttl, "x509SvidTtlSeconds"],

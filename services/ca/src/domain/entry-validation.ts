@@ -26,6 +26,8 @@ export const EntryValidationCode = {
   parentForeignTrustDomain: "ca.entry.parent_foreign_trust_domain",
   /** The entry has no selectors. */
   noSelectors: "ca.entry.no_selectors",
+  /** A selector is longer than {@link MAX_SELECTOR_LENGTH}. */
+  selectorTooLong: "ca.entry.selector_too_long",
   /** The entry has more selectors than allowed. */
   tooManySelectors: "ca.entry.too_many_selectors",
   /** x509SvidTtlSeconds is not an integer from 0 to {@link MAX_ENTRY_TTL_SECONDS}. */
@@ -50,6 +52,8 @@ export const DEFAULT_MAX_DNS_NAMES = 100;
 export const DEFAULT_MAX_SELECTORS = 64;
 /** Default for {@link EntryValidationLimits.maxHintLength} (characters). */
 export const DEFAULT_MAX_HINT_LENGTH = 1024;
+/** Longest selector (`type:value`), in characters. */
+export const MAX_SELECTOR_LENGTH = 1024;
 /** Longest owner tag, in characters. */
 export const MAX_OWNER_LENGTH = 128;
 /** Largest x509SvidTtlSeconds (the proto field is an int32). */
@@ -195,6 +199,15 @@ function checkSelectors(selectors: unknown, maxSelectors: number): Selector[] {
   }
   const list = selectors as readonly Selector[];
   list.forEach((sel, i) => {
+    const length = String(sel?.type).length + String(sel?.value).length + 1;
+    if (length > MAX_SELECTOR_LENGTH) {
+      throw invalid(
+        EntryValidationCode.selectorTooLong,
+        `selectors[${i}]`,
+        `is ${length} characters, more than ${MAX_SELECTOR_LENGTH}`,
+        { limit: MAX_SELECTOR_LENGTH },
+      );
+    }
     try {
       validateSelector(sel, { allowedTypes: ENTRY_SELECTOR_TYPES });
     } catch (err) {
