@@ -34,7 +34,11 @@ export interface SyncPage {
   readonly done: boolean;
   /** Last page only: the revision this sync reflects. */
   readonly revision: number;
-  /** Last page only: ids of every entry authorised for the agent now. */
+  /**
+   * Ids of entries authorised for the agent now, on the last page. The agent's authorised set
+   * is the UNION over all pages of one sync: above 20,000 ids (≈760 KB) the list is split over
+   * the final pages so no message nears gRPC's 4 MiB limit; earlier pages carry none.
+   */
   readonly authorizedEntryIds: readonly string[];
 }
 
