@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import { MeshidError } from "@meshid/errors";
-import { type Selector, normalizeSelectors, parseSpiffeId } from "@meshid/spiffe";
+import { type Selector, type SpiffeId, normalizeSelectors, parseSpiffeId } from "@meshid/spiffe";
 import { LogKeys, type Logger, createNoopLogger } from "@meshid/telemetry";
 import Database from "better-sqlite3";
 import type {
@@ -24,8 +24,14 @@ import type {
   ListAgentsParams,
   ListEntriesParams,
 } from "../ports";
-import { applySqliteMigrations } from "./sqlite/migrations";
-import { decodePageToken, encodePageToken, resolvePageSize } from "./sqlite/page-token";
+import { SCHEMA_TOO_NEW_CODE, applySqliteMigrations } from "./sqlite/migrations";
+import {
+  PAGE_SIZE_CODE,
+  PAGE_TOKEN_CODE,
+  decodePageToken,
+  encodePageToken,
+  resolvePageSize,
+} from "./sqlite/page-token";
 
 /** Default time a statement waits for another connection's write lock, in milliseconds. */
 export const DEFAULT_SQLITE_BUSY_TIMEOUT_MS = 5000;
@@ -44,15 +50,29 @@ export interface CreateSqliteDatastoreParams {
   readonly busyTimeoutMs?: number;
 }
 
-/** Error codes of the datastore adapters (besides the page codes of ./sqlite/page-token). */
+/** Error codes the datastore adapters use (kinds in parentheses). */
 export const DatastoreErrorCode = {
+  /** (failed_precondition) The store was written by a newer CA. */
+  schemaTooNew: SCHEMA_TOO_NEW_CODE,
+  /** (invalid_argument) Page size negative, fractional or over 1000. */
+  pageSize: PAGE_SIZE_CODE,
+  /** (invalid_argument) Malformed page token, or one of another listing. */
+  pageToken: PAGE_TOKEN_CODE,
+  /** (not_found) No entry with that id. */
   entryNotFound: "ca.entry.not_found",
+  /** (already_exists) Another entry has the same SPIFFE ID, parent ID and selector set. */
   entryDuplicate: "ca.entry.duplicate",
+  /** (already_exists) The caller-chosen entry id is in use. */
   entryIdTaken: "ca.entry.id_taken",
+  /** (already_exists) The join token exists. */
   joinTokenDuplicate: "ca.join_token.duplicate",
+  /** (invalid_argument) An authorities journal names the same authority twice. */
   authorityDuplicate: "ca.store.authority_duplicate",
+  /** (unavailable) The store was closed. */
   closed: "ca.store.closed",
+  /** (unavailable) The database is locked, full or unreadable; retrying may help. */
   unavailable: "ca.store.unavailable",
+  /** (internal) Any other database failure. */
   internal: "ca.store.internal",
 } as const;
 
@@ -117,11 +137,25 @@ function fromBlob(blob: Buffer): Uint8Array {
   return new Uint8Array(blob);
 }
 
+// SpiffeIds are immutable and parents repeat across many entries: reuse parsed ones on reads.
+const SPIFFE_ID_CACHE_LIMIT = 10_000;
+const spiffeIdCache = new Map<string, SpiffeId>();
+
+function storedSpiffeId(text: string): SpiffeId {
+  let id = spiffeIdCache.get(text);
+  if (id === undefined) {
+    id = parseSpiffeId(text);
+    if (spiffeIdCache.size >= SPIFFE_ID_CACHE_LIMIT) spiffeIdCache.clear();
+    spiffeIdCache.set(text, id);
+  }
+  return id;
+}
+
 function rowToEntry(row: EntryRow): RegistrationEntry {
   return {
     id: row.id,
-    spiffeId: parseSpiffeId(row.spiffe_id),
-    parentId: parseSpiffeId(row.parent_id),
+    spiffeId: storedSpiffeId(row.spiffe_id),
+    parentId: storedSpiffeId(row.parent_id),
     selectors: selectorsFromJson(row.selectors),
     x509SvidTtlSeconds: row.x509_svid_ttl_seconds,
     dnsNames: JSON.parse(row.dns_names) as string[],
@@ -136,7 +170,7 @@ function rowToEntry(row: EntryRow): RegistrationEntry {
 
 function rowToAgent(row: AgentRow): AttestedAgent {
   return {
-    spiffeId: parseSpiffeId(row.spiffe_id),
+    spiffeId: storedSpiffeId(row.spiffe_id),
     attestationType: row.attestation_type as AttestationType,
     selectors: selectorsFromJson(row.selectors),
     x509SvidSerial: row.x509_svid_serial,
