@@ -1,10 +1,12 @@
 import { X509Certificate } from "node:crypto";
+import path from "node:path";
 import { isMeshidError } from "@meshid/errors";
 import { createCsr, generateKeyPair, readCertificateInfo, type KeyType } from "@meshid/pki";
 import { validateX509Svid } from "@meshid/spiffe";
 import { createMemoryLogger, createNoopLogger, type Logger } from "@meshid/telemetry";
-import { createTestCa } from "@meshid/testkit";
+import { createTempDir, createTestCa } from "@meshid/testkit";
 import { createFakeClock, type FakeClock } from "../../../libs/testkit/src/fake-clock";
+import { createDiskKeyManager } from "../src/adapters/disk-key-manager";
 import { createMemoryKeyManager } from "../src/adapters/memory-key-manager";
 import type { ActiveSigner, AuthorityManager } from "../src/api/deps";
 import { createAuthorityManager, MAX_SCHEDULE_SLEEP_MS } from "../src/domain/authority-manager";
@@ -46,6 +48,7 @@ async function setup(
     settings?: CaSettings;
     logger?: Logger;
     clock?: FakeClock;
+    keyManager?: KeyManager;
     init?: boolean;
   } = {},
 ): Promise<Harness> {
@@ -64,7 +67,7 @@ async function setup(
       settings: params.settings ?? SETTINGS,
       oldAuthorityGraceSeconds: GRACE_SECONDS,
     });
-  const keyManager = createMemoryKeyManager();
+  const keyManager = params.keyManager ?? createMemoryKeyManager();
   const h: Harness = {
     clock,
     store,
@@ -268,6 +271,27 @@ describe("authority manager", () => {
     expect(h.events.types()).toEqual([]);
     const svid = await issueSvid(h.manager.activeSigner(), h.clock.now());
     expect(await validates(svid, h.manager.bundle(), h.clock.now())).toBe(true);
+  });
+
+  test("authority manager – restart with the disk key manager keeps the same authority", async () => {
+    const dir = await createTempDir("meshid-ca-authority-");
+    try {
+      const dataDir = path.join(dir.path, "data");
+      const h = await setup({ keyManager: await createDiskKeyManager({ dataDir }) });
+      const before = h.manager.state();
+      const svid = await issueSvid(h.manager.activeSigner(), h.clock.now());
+      h.events.clear();
+
+      await h.restart({ keyManager: await createDiskKeyManager({ dataDir }) });
+      expect(h.manager.state()).toEqual(before);
+      expect(h.manager.bundle().sequenceNumber).toBe(1);
+      expect(h.events.types()).toEqual([]);
+      const again = await issueSvid(h.manager.activeSigner(), h.clock.now());
+      expect(await validates(svid, h.manager.bundle(), h.clock.now())).toBe(true);
+      expect(await validates(again, h.manager.bundle(), h.clock.now())).toBe(true);
+    } finally {
+      await dir.cleanup();
+    }
   });
 
   test("authority manager – restart after downtime catches up with the schedule", async () => {
