@@ -631,6 +631,17 @@ describe("authority manager", () => {
       await h.restart();
       expect(h.manager.activeSigner().chainDer).toHaveLength(2);
       expect(h.manager.bundle().sequenceNumber).toBe(1);
+
+      // Taint and revoke of an intermediate: announced, journal updated; the bundle keeps the
+      // root, which still anchors the active authority.
+      h.events.clear();
+      const tainted = await h.manager.taint(signer.authorityId);
+      expect(tainted.tainted).toBe(true);
+      await h.manager.revoke(signer.authorityId);
+      expect(h.events.types()).toEqual(["authority.tainted", "authority.revoked"]);
+      expect(h.manager.state().old).toEqual([]);
+      expect(h.manager.bundle().sequenceNumber).toBe(1);
+      expect(await validates(after, h.manager.bundle(), clock.now())).toBe(true);
     });
 
     test("authority manager – upstream: the authority's lifetime is capped by the upstream certificate", async () => {
