@@ -42,14 +42,18 @@ export const AUTHORITY_KEY_ID_PREFIX = "x509-ca-";
 export interface AuthorityManagerDeps {
   /** Trust domain name, e.g. `example.org`. */
   readonly trustDomain: string;
+  /** Holds the authorities' private keys (`x509-ca-<n>`). */
   readonly keyManager: KeyManager;
   /** Upstream CA; when absent the authorities are self-signed roots. */
   readonly upstream?: UpstreamAuthority;
+  /** Where the authorities journal and the bundle are persisted. */
   readonly store: Pick<
     Datastore,
     "listAuthorities" | "saveAuthorities" | "getBundle" | "saveBundle"
   >;
+  /** Receives authority.* and bundle.updated events (failures are logged only). */
   readonly events: EventSink;
+  /** Time of every decision and certificate; injectable so rotation is tested without sleeps. */
   readonly clock: Clock;
   readonly logger: Logger;
   /** Initial mesh-wide settings; checked like {@link AuthorityManager.applySettings}. */
