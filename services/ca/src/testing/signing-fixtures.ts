@@ -241,3 +241,32 @@ export function certificateNames(certDer: Uint8Array): {
     serialHex: cert.serialNumber.toLowerCase().replace(/^0+/, ""),
   };
 }
+
+/** A CSR for a fresh RSA-1024 key (made by openssl: meshid's pki refuses to create one). */
+export function rsa1024CsrDer(): Uint8Array {
+  const der = execFileSync(
+    "openssl",
+    [
+      "req",
+      "-new",
+      "-newkey",
+      "rsa:1024",
+      "-nodes",
+      "-keyout",
+      "/dev/null",
+      "-subj",
+      "/CN=weak",
+      "-outform",
+      "DER",
+    ],
+    { stdio: ["ignore", "pipe", "pipe"] },
+  );
+  return new Uint8Array(der);
+}
+
+/** A CSR that carries key A's public key but is signed by key B (no proof of possession). */
+export async function mismatchedCsrDer(): Promise<Uint8Array> {
+  const a = await generateKeyPair("ec-p256");
+  const b = await generateKeyPair("ec-p256");
+  return createCsr({ privateKey: b.privateKey, publicKey: a.publicKey });
+}
