@@ -1,6 +1,7 @@
 import { isMeshidError, MeshidError } from "@meshid/errors";
 import { parseSpiffeId, type SpiffeId } from "@meshid/spiffe";
 import { createMemoryLogger } from "@meshid/telemetry";
+import { metrics, type Meter, type MeterProvider } from "@opentelemetry/api";
 import {
   certificateNames,
   createFakeClock,
@@ -10,7 +11,12 @@ import {
   validateIssuedSvid,
   type TestAuthority,
 } from "../testing/signing-fixtures";
-import { createSvidSigner, type SvidSignerLimits } from "./svid-signer";
+import {
+  METRIC_SIGN_BATCH_DURATION,
+  METRIC_SVIDS_SIGNED,
+  createSvidSigner,
+  type SvidSignerLimits,
+} from "./svid-signer";
 import type { RegistrationEntry } from "./types";
 
 const TD = "example.org";
@@ -281,5 +287,43 @@ describe("createSvidSigner", () => {
         ttlSeconds: 0,
       }),
     ).rejects.toMatchObject({ kind: "invalid_argument", code: "pki.csr.signature" });
+  });
+
+  describe("metrics", () => {
+    const recorded: { name: string; value: number; attributes?: unknown }[] = [];
+    beforeAll(() => {
+      // A minimal MeterProvider that records what the signer reports.
+      const instrument = (name: string) => ({
+        add: (value: number, attributes?: unknown) => recorded.push({ name, value, attributes }),
+        record: (value: number, attributes?: unknown) => recorded.push({ name, value, attributes }),
+      });
+      const meter = {
+        createCounter: instrument,
+        createHistogram: instrument,
+      } as unknown as Meter;
+      const provider: MeterProvider = { getMeter: () => meter };
+      metrics.setGlobalMeterProvider(provider);
+    });
+    afterAll(() => {
+      metrics.disable();
+    });
+
+    it("metrics – counts signed SVIDs and records the batch duration under the constant names", async () => {
+      const { signer } = await setup();
+      const csr = await makeCsr();
+      await signer.batchNewX509Svid(AGENT_A, [
+        { entryId: "web", csrDer: csr.csrDer },
+        { entryId: "api", csrDer: csr.csrDer },
+        { entryId: "db", csrDer: csr.csrDer },
+      ]);
+      expect(METRIC_SVIDS_SIGNED).toBe("meshid_ca_svids_signed_total");
+      expect(METRIC_SIGN_BATCH_DURATION).toBe("meshid_ca_sign_batch_duration_seconds");
+      expect(recorded.filter((r) => r.name === METRIC_SVIDS_SIGNED)).toEqual([
+        { name: METRIC_SVIDS_SIGNED, value: 2, attributes: { kind: "batch" } },
+      ]);
+      const durations = recorded.filter((r) => r.name === METRIC_SIGN_BATCH_DURATION);
+      expect(durations).toHaveLength(1);
+      expect(durations[0]?.value).toBeGreaterThanOrEqual(0);
+    });
   });
 });
