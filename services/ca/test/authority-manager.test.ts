@@ -644,6 +644,27 @@ describe("authority manager", () => {
       expect(await validates(after, h.manager.bundle(), clock.now())).toBe(true);
     });
 
+    test("authority manager – upstream: every root the upstream returns is bundled, across restarts", async () => {
+      const clock = createFakeClock(T0);
+      const testCa = await createTestCa({ trustDomain: TD, ttlSeconds: 1_000 * 3_600, now: T0 });
+      const nextRoot = await createTestCa({ trustDomain: TD, ttlSeconds: 2_000 * 3_600, now: T0 });
+      const upstream = createTestCaUpstreamAuthority({
+        testCa,
+        clock,
+        extraRoots: [nextRoot.rootCertDer],
+      });
+      const h = await setup({ upstream, clock });
+      const roots = (b: BundleRecord): Buffer[] =>
+        b.x509Authorities.map((a) => Buffer.from(a.certDer));
+      const expected = [Buffer.from(testCa.rootCertDer), Buffer.from(nextRoot.rootCertDer)];
+      expect(roots(h.manager.bundle())).toEqual(expected);
+      expect(h.manager.bundle().sequenceNumber).toBe(1);
+
+      await h.restart();
+      expect(roots(h.manager.bundle())).toEqual(expected);
+      expect(h.manager.bundle().sequenceNumber).toBe(1);
+    });
+
     test("authority manager – upstream: the authority's lifetime is capped by the upstream certificate", async () => {
       const clock = createFakeClock(T0);
       const testCa = await createTestCa({ trustDomain: TD, ttlSeconds: 50 * 3_600, now: T0 });

@@ -132,10 +132,11 @@ function bundleContentKey(authorities: readonly BundleAuthority[]): string {
  *   A failed publish is logged and never fails the operation.
  * - Operations are serialised: the schedule and manual calls never interleave.
  *
- * Under an upstream, the bundle holds the roots, not the intermediates: tainting an
- * intermediate is recorded in the journal and announced (authority.tainted) but does not
- * change the bundle, and revoking it changes the bundle only when no other authority chains
- * to the same root. Throws `ca.settings.invalid` (invalid_argument) for bad settings.
+ * Under an upstream, the bundle holds the roots, not the intermediates: every root the
+ * upstream returned at its last mint, plus older roots an authority of the journal still
+ * chains to. Tainting an intermediate is recorded in the journal and announced
+ * (authority.tainted) but does not change the bundle, and revoking it changes the bundle only
+ * when no other authority chains to the same (no longer current) root. Throws `ca.settings.invalid` (invalid_argument) for bad settings.
  */
 export function createAuthorityManager(deps: AuthorityManagerDeps): AuthorityManager {
   const { trustDomain, keyManager, upstream, store, events, clock } = deps;
@@ -150,8 +151,14 @@ export function createAuthorityManager(deps: AuthorityManagerDeps): AuthorityMan
   let bundle: BundleRecord | undefined;
   let signer: ActiveSigner | undefined;
   let initialized = false;
-  /** Upstream roots seen (from the stored bundle and every mint), by DER hex. */
+  /** Upstream roots seen (from the stored bundle and every mint), by DER hex: anchors. */
   const upstreamRoots = new Map<string, Uint8Array>();
+  /**
+   * The roots the upstream currently returns (all go into the bundle, also those no authority
+   * chains to yet, e.g. during an upstream root rotation): from the last mint, or at start the
+   * stored bundle's certificates that are not self-signed authorities of the journal.
+   */
+  let currentUpstreamRoots: readonly Uint8Array[] = [];
   const listeners = new Set<(bundle: BundleRecord) => void>();
   let queue: Promise<unknown> = Promise.resolve();
 
@@ -245,6 +252,10 @@ export function createAuthorityManager(deps: AuthorityManagerDeps): AuthorityMan
         const k = hex(der);
         if (!out.has(k)) out.set(k, { certDer: der, tainted: false });
       }
+    }
+    for (const der of currentUpstreamRoots) {
+      const k = hex(der);
+      if (!out.has(k)) out.set(k, { certDer: der, tainted: false });
     }
     return [...out.values()];
   }
@@ -415,6 +426,7 @@ export function createAuthorityManager(deps: AuthorityManagerDeps): AuthorityMan
         );
       }
       for (const root of minted.upstreamX509Roots) upstreamRoots.set(hex(root), root);
+      currentUpstreamRoots = [...minted.upstreamX509Roots];
       const record: AuthorityRecord = {
         authorityId: hex(info.subjectKeyId),
         state: "prepared",
@@ -570,6 +582,14 @@ export function createAuthorityManager(deps: AuthorityManagerDeps): AuthorityMan
           for (const a of stored.x509Authorities) upstreamRoots.set(hex(a.certDer), a.certDer);
         }
         journal = Object.freeze(await repair(records));
+        if (upstream !== undefined && stored !== undefined) {
+          const own = new Set(
+            journal.filter((a) => a.upstreamAuthorityId === "").map((a) => hex(a.certDer)),
+          );
+          currentUpstreamRoots = stored.x509Authorities
+            .map((a) => a.certDer)
+            .filter((der) => !own.has(hex(der)));
+        }
         signer = undefined;
         await tickLocked();
         // Persist repairs, build the signer, and bump the bundle if it differs from the journal.

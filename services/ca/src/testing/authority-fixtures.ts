@@ -118,6 +118,8 @@ export function createTestCaUpstreamAuthority(params: {
   readonly testCa: TestCa;
   readonly signer?: TestIntermediateCa;
   readonly clock: Clock;
+  /** More roots returned next to the test root (e.g. another CA's during a root rotation). */
+  readonly extraRoots?: readonly Uint8Array[];
 }): UpstreamAuthority & { readonly mintCount: () => number } {
   const { testCa, signer, clock } = params;
   let count = 0;
@@ -139,7 +141,7 @@ export function createTestCaUpstreamAuthority(params: {
       count++;
       return {
         x509CaChain: [ca.certDer, ...(signer?.chainDer ?? [])],
-        upstreamX509Roots: [testCa.rootCertDer],
+        upstreamX509Roots: [testCa.rootCertDer, ...(params.extraRoots ?? [])],
       };
     },
     close: () => Promise.resolve(),
