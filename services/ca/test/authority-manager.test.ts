@@ -1,12 +1,20 @@
 import { X509Certificate } from "node:crypto";
+import { promises as fs } from "node:fs";
 import path from "node:path";
 import { isMeshidError } from "@meshid/errors";
-import { createCsr, generateKeyPair, readCertificateInfo, type KeyType } from "@meshid/pki";
+import {
+  createCsr,
+  exportPkcs8Pem,
+  generateKeyPair,
+  readCertificateInfo,
+  type KeyType,
+} from "@meshid/pki";
 import { validateX509Svid } from "@meshid/spiffe";
 import { createMemoryLogger, createNoopLogger, type Logger } from "@meshid/telemetry";
 import { createTempDir, createTestCa } from "@meshid/testkit";
 import { createFakeClock, type FakeClock } from "../../../libs/testkit/src/fake-clock";
 import { createDiskKeyManager } from "../src/adapters/disk-key-manager";
+import { createDiskUpstreamAuthority } from "../src/adapters/disk-upstream-authority";
 import { createMemoryKeyManager } from "../src/adapters/memory-key-manager";
 import type { ActiveSigner, AuthorityManager } from "../src/api/deps";
 import { createAuthorityManager, MAX_SCHEDULE_SLEEP_MS } from "../src/domain/authority-manager";
@@ -642,6 +650,54 @@ describe("authority manager", () => {
       expect(h.manager.state().old).toEqual([]);
       expect(h.manager.bundle().sequenceNumber).toBe(1);
       expect(await validates(after, h.manager.bundle(), clock.now())).toBe(true);
+    });
+
+    test("authority manager – upstream: with the real disk upstream, leaves validate before and after rotation", async () => {
+      const dir = await createTempDir("meshid-ca-upstream-");
+      try {
+        const clock = createFakeClock(T0);
+        const testCa = await createTestCa({ trustDomain: TD, ttlSeconds: 1_000 * 3_600, now: T0 });
+        const upstreamCa = await testCa.issueIntermediate({ pathLen: 1, now: T0 });
+        const certFilePath = path.join(dir.path, "upstream.crt");
+        const keyFilePath = path.join(dir.path, "upstream.key");
+        const bundleFilePath = path.join(dir.path, "roots.crt");
+        await fs.writeFile(certFilePath, upstreamCa.certPem, { mode: 0o600 });
+        await fs.writeFile(keyFilePath, exportPkcs8Pem(upstreamCa.privateKey), { mode: 0o600 });
+        await fs.writeFile(bundleFilePath, testCa.rootCertPem, { mode: 0o600 });
+        const upstream = await createDiskUpstreamAuthority({
+          certFilePath,
+          keyFilePath,
+          bundleFilePath,
+          trustDomain: TD,
+          clock,
+        });
+        const h = await setup({ upstream, clock });
+        const first = h.manager.activeSigner();
+        expect(h.manager.bundle().x509Authorities.map((a) => Buffer.from(a.certDer))).toEqual([
+          Buffer.from(testCa.rootCertDer),
+        ]);
+        expect(first.chainDer.map((d) => Buffer.from(d))).toEqual([
+          Buffer.from(h.store.authorities.find((a) => a.state === "active")!.certDer),
+          Buffer.from(upstreamCa.certDer),
+        ]);
+        expect(h.manager.state().active.upstreamAuthorityId).toBe(
+          Buffer.from(readCertificateInfo(upstreamCa.certDer).subjectKeyId).toString("hex"),
+        );
+        await at(clock, 99.5);
+        await h.manager.tick();
+        const before = await issueSvid(h.manager.activeSigner(), clock.now());
+        expect(await validates(before, h.manager.bundle(), clock.now())).toBe(true);
+        await at(clock, 100);
+        await h.manager.tick();
+        expect(h.manager.activeSigner().authorityId).not.toBe(first.authorityId);
+        const after = await issueSvid(h.manager.activeSigner(), clock.now());
+        expect(await validates(before, h.manager.bundle(), clock.now())).toBe(true);
+        expect(await validates(after, h.manager.bundle(), clock.now())).toBe(true);
+        expect(h.manager.bundle().sequenceNumber).toBe(1);
+        await upstream.close();
+      } finally {
+        await dir.cleanup();
+      }
     });
 
     test("authority manager – upstream: every root the upstream returns is bundled, across restarts", async () => {
