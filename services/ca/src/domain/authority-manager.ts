@@ -528,6 +528,7 @@ export function createAuthorityManager(deps: AuthorityManagerDeps): AuthorityMan
     const plan = planRotation({
       authorities: journal,
       now: clock.now(),
+      caTtlSeconds: settings.caTtlSeconds,
       oldAuthorityGraceSeconds: graceSeconds,
     });
     for (const action of plan.actions) {
@@ -733,6 +734,7 @@ export function createAuthorityManager(deps: AuthorityManagerDeps): AuthorityMan
           const plan = planRotation({
             authorities: journal,
             now,
+            caTtlSeconds: settings.caTtlSeconds,
             oldAuthorityGraceSeconds: graceSeconds,
           });
           if (plan.nextDecisionAt !== undefined)

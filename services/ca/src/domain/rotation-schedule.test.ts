@@ -39,6 +39,8 @@ interface Case {
   readonly name: string;
   readonly journal: readonly AuthorityRecord[];
   readonly nowHours: number;
+  /** caTTL of the next authority in hours; default 120 (the same as "a"). */
+  readonly nextCaTtlHours?: number;
   readonly actions: readonly RotationAction[];
   readonly nextHours: number | undefined;
 }
@@ -69,6 +71,30 @@ const cases: readonly Case[] = [
     name: "at ½ – prepare",
     journal: [A],
     nowHours: 60,
+    actions: [{ kind: "prepare" }],
+    nextHours: 100,
+  },
+  {
+    name: "caTTL lowered to 24 h – not prepared at ½ (it would expire before ⅚)",
+    journal: [A],
+    nowHours: 60,
+    nextCaTtlHours: 24,
+    actions: [],
+    nextHours: 92,
+  },
+  {
+    name: "caTTL lowered to 24 h – prepared 8 h (a third of 24 h) before ⅚",
+    journal: [A],
+    nowHours: 92,
+    nextCaTtlHours: 24,
+    actions: [{ kind: "prepare" }],
+    nextHours: 100,
+  },
+  {
+    name: "caTTL raised – still prepared at ½",
+    journal: [A],
+    nowHours: 60,
+    nextCaTtlHours: 720,
     actions: [{ kind: "prepare" }],
     nextHours: 100,
   },
@@ -175,6 +201,7 @@ describe("rotation schedule", () => {
     const plan = planRotation({
       authorities: c.journal,
       now: at(c.nowHours),
+      caTtlSeconds: (c.nextCaTtlHours ?? 120) * 3_600,
       oldAuthorityGraceSeconds: GRACE * 3_600,
     });
     expect(plan.actions).toEqual(c.actions);
@@ -187,6 +214,11 @@ describe("rotation schedule", () => {
     const t = rotationTimes({ notBefore: at(0), notAfter: at(720) });
     expect(t.prepareAt.toISOString()).toBe(at(360).toISOString());
     expect(t.activateAt.toISOString()).toBe(at(600).toISOString());
+    const same = rotationTimes({ notBefore: at(0), notAfter: at(720) }, 720 * 3_600);
+    expect(same).toEqual(t);
+    const shorter = rotationTimes({ notBefore: at(0), notAfter: at(720) }, 24 * 3_600);
+    expect(shorter.prepareAt.toISOString()).toBe(at(592).toISOString());
+    expect(shorter.activateAt.toISOString()).toBe(at(600).toISOString());
   });
 
   test("rotation schedule – default grace is SPIRE's 24 h safety threshold", () => {
@@ -200,7 +232,12 @@ describe("rotation schedule", () => {
     const seen: string[] = [];
     for (let hours = 0; hours <= 400; hours += 0.5) {
       const now = at(hours);
-      const plan = planRotation({ authorities: journal, now, oldAuthorityGraceSeconds: 3_600 });
+      const plan = planRotation({
+        authorities: journal,
+        now,
+        caTtlSeconds: 120 * 3_600,
+        oldAuthorityGraceSeconds: 3_600,
+      });
       for (const action of plan.actions) {
         seen.push(`${hours}:${action.kind}`);
         if (action.kind === "prepare") {

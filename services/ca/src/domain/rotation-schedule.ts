@@ -38,6 +38,8 @@ export interface PlanRotationParams {
   readonly authorities: readonly AuthorityRecord[];
   /** The decision time. */
   readonly now: Date;
+  /** caTTL of the next authority (the current settings); see {@link rotationTimes}. */
+  readonly caTtlSeconds: number;
   /** Seconds an old authority stays in the bundle after its notAfter. */
   readonly oldAuthorityGraceSeconds: number;
 }
@@ -49,31 +51,39 @@ export interface RotationTimes {
 }
 
 /**
- * Computes SPIRE's rotation times for an authority: prepare the next one at ½ of its lifetime
- * (notBefore → notAfter), activate it at ⅚.
+ * Computes SPIRE's rotation times for an active authority: prepare the next one at ½ of its
+ * lifetime (notBefore → notAfter), activate it at ⅚. When the next authority's lifetime
+ * (`nextCaTtlSeconds`, default: the same as this one's) is shorter, preparation waits until
+ * `activateAt − nextCaTtl/3`, so the prepared authority still has ⅔ of its life when it is
+ * activated (after caTTL is lowered, e.g. 720 h → 24 h, it would otherwise expire first).
  */
 export function rotationTimes(
   authority: Pick<AuthorityRecord, "notBefore" | "notAfter">,
+  nextCaTtlSeconds?: number,
 ): RotationTimes {
   const start = authority.notBefore.getTime();
   const lifetimeMs = authority.notAfter.getTime() - start;
-  return {
-    prepareAt: new Date(start + Math.floor(lifetimeMs * PREPARE_AT_FRACTION)),
-    activateAt: new Date(start + Math.floor(lifetimeMs * ACTIVATE_AT_FRACTION)),
-  };
+  const activateAtMs = start + Math.floor(lifetimeMs * ACTIVATE_AT_FRACTION);
+  let prepareAtMs = start + Math.floor(lifetimeMs * PREPARE_AT_FRACTION);
+  if (nextCaTtlSeconds !== undefined) {
+    const leadMs = Math.floor((nextCaTtlSeconds * 1_000) / 3);
+    prepareAtMs = Math.max(prepareAtMs, activateAtMs - leadMs);
+  }
+  return { prepareAt: new Date(prepareAtMs), activateAt: new Date(activateAtMs) };
 }
 
 /**
  * Decides, as a pure function of the journal and `now`, which rotation steps are due:
  * - no active authority, or an expired one: activate the prepared authority at once (after
  *   preparing one when there is no usable prepared authority);
- * - at ½ of the active authority's lifetime: prepare the next one (it enters the bundle);
+ * - at ½ of the active authority's lifetime: prepare the next one (it enters the bundle) —
+ *   later when the next caTTL is shorter, see {@link rotationTimes};
  * - at ⅚: activate the prepared one (preparing it first when missing or expired);
  * - old authorities are pruned once `now ≥ notAfter + grace`.
  * A prepared authority is usable while `now < notAfter`.
  */
 export function planRotation(params: PlanRotationParams): RotationPlan {
-  const { authorities, now, oldAuthorityGraceSeconds } = params;
+  const { authorities, now, caTtlSeconds, oldAuthorityGraceSeconds } = params;
   const nowMs = now.getTime();
   const actions: RotationAction[] = [];
   const times: number[] = [];
@@ -87,7 +97,7 @@ export function planRotation(params: PlanRotationParams): RotationPlan {
     actions.push({ kind: "activate" });
     activating = true;
   } else {
-    const { prepareAt, activateAt } = rotationTimes(active);
+    const { prepareAt, activateAt } = rotationTimes(active, caTtlSeconds);
     if (nowMs >= activateAt.getTime()) {
       if (!preparedUsable) actions.push({ kind: "prepare" });
       actions.push({ kind: "activate" });
