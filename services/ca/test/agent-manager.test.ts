@@ -8,7 +8,6 @@ import { createKubeTokenReviewer } from "../src/adapters/kube-token-reviewer";
 import { createSqliteDatastore } from "../src/adapters/sqlite-datastore";
 import type { AgentManager } from "../src/api/deps";
 import { createAgentManager, type PsatClusterConfig } from "../src/domain/agent-manager";
-import type { AttestedAgent } from "../src/domain/types";
 import type { Datastore } from "../src/ports";
 import {
   certificateNames,
@@ -29,28 +28,6 @@ const TD = "example.org";
 const START = new Date(Math.floor(Date.now() / 1000) * 1000);
 const NODE_UID = "6f1c2d3e-0000-4000-8000-000000000001";
 const NODE2_UID = "6f1c2d3e-0000-4000-8000-000000000002";
-
-/**
- * Wraps the SQLite store so previousX509SvidSerial (an optional AttestedAgent field the SQLite
- * adapter may not persist yet) survives a put/get round trip, as a store that keeps it would.
- */
-function keepingPreviousSerial(store: Datastore): Datastore {
-  const previous = new Map<string, string>();
-  return Object.assign(Object.create(store) as Datastore, {
-    putAgent: async (agent: AttestedAgent) => {
-      if (agent.previousX509SvidSerial === undefined) previous.delete(agent.spiffeId.toString());
-      else previous.set(agent.spiffeId.toString(), agent.previousX509SvidSerial);
-      await store.putAgent(agent);
-    },
-    getAgent: async (id: string) => {
-      const agent = await store.getAgent(id);
-      const prev = previous.get(id);
-      return agent === undefined || prev === undefined || agent.previousX509SvidSerial !== undefined
-        ? agent
-        : { ...agent, previousX509SvidSerial: prev };
-    },
-  });
-}
 
 describe("AgentManager", () => {
   let kube: KubeApiServer;
@@ -79,7 +56,7 @@ describe("AgentManager", () => {
         status: { phase: "Running" },
       });
     }
-    store = keepingPreviousSerial(await createSqliteDatastore({ path: ":memory:" }));
+    store = await createSqliteDatastore({ path: ":memory:" });
     authority = await createTestAuthority({ now: START });
     events = createRecordingEventSink();
     clock = createFakeClock(START);

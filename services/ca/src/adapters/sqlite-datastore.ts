@@ -96,6 +96,7 @@ interface AgentRow {
   attestation_type: string;
   selectors: string;
   x509_svid_serial: string;
+  previous_x509_svid_serial: string;
   x509_svid_expires_at: number;
   banned: number;
   created_at: number;
@@ -117,7 +118,7 @@ interface AuthorityRow {
 const ENTRY_COLUMNS =
   "e.id, e.spiffe_id, e.parent_id, e.selectors, e.x509_svid_ttl_seconds, e.dns_names, e.admin, e.hint, e.owner, e.revision, e.created_at, e.updated_at";
 const AGENT_COLUMNS =
-  "spiffe_id, attestation_type, selectors, x509_svid_serial, x509_svid_expires_at, banned, created_at, updated_at";
+  "spiffe_id, attestation_type, selectors, x509_svid_serial, previous_x509_svid_serial, x509_svid_expires_at, banned, created_at, updated_at";
 
 /** The canonical text of a selector list: JSON `[[type, value], …]` (unambiguous). */
 function selectorsToJson(selectors: readonly Selector[]): string {
@@ -174,6 +175,9 @@ function rowToAgent(row: AgentRow): AttestedAgent {
     attestationType: row.attestation_type as AttestationType,
     selectors: selectorsFromJson(row.selectors),
     x509SvidSerial: row.x509_svid_serial,
+    ...(row.previous_x509_svid_serial === ""
+      ? {}
+      : { previousX509SvidSerial: row.previous_x509_svid_serial }),
     x509SvidExpiresAt: new Date(row.x509_svid_expires_at),
     banned: row.banned !== 0,
     createdAt: new Date(row.created_at),
@@ -320,9 +324,10 @@ function sqliteDatastore(db: Database.Database, now: () => Date): Datastore {
        WHERE e.parent_id IN (SELECT value FROM json_each(?)) ORDER BY e.id`,
     ),
     putAgent: db.prepare(
-      `INSERT INTO agents (${AGENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO agents (${AGENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (spiffe_id) DO UPDATE SET attestation_type = excluded.attestation_type,
          selectors = excluded.selectors, x509_svid_serial = excluded.x509_svid_serial,
+         previous_x509_svid_serial = excluded.previous_x509_svid_serial,
          x509_svid_expires_at = excluded.x509_svid_expires_at, banned = excluded.banned,
          created_at = excluded.created_at, updated_at = excluded.updated_at`,
     ),
@@ -673,6 +678,7 @@ function sqliteDatastore(db: Database.Database, now: () => Date): Datastore {
           agent.attestationType,
           selectorsToJson(agent.selectors),
           agent.x509SvidSerial,
+          agent.previousX509SvidSerial ?? "",
           agent.x509SvidExpiresAt.getTime(),
           agent.banned ? 1 : 0,
           agent.createdAt.getTime(),

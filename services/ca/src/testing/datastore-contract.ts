@@ -700,7 +700,13 @@ export function describeDatastoreContract(
           });
           await store.putAgent(a);
           expect(plainAgent((await store.getAgent(a.spiffeId.toString()))!)).toEqual(plainAgent(a));
-          const renewed = { ...a, x509SvidSerial: "ab01", banned: true, updatedAt: new Date(5000) };
+          const renewed = {
+            ...a,
+            x509SvidSerial: "ab01",
+            previousX509SvidSerial: a.x509SvidSerial,
+            banned: true,
+            updatedAt: new Date(5000),
+          };
           await store.putAgent(renewed);
           expect(plainAgent((await store.getAgent(a.spiffeId.toString()))!)).toEqual(
             plainAgent(renewed),

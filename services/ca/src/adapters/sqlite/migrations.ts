@@ -111,6 +111,11 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = Object.freeze([
     name: "entries, agents, join tokens, authorities journal, bundle",
     sql: SCHEMA_V1,
   },
+  {
+    version: 2,
+    name: "agents remember the serial their last renewal replaced",
+    sql: "ALTER TABLE agents ADD COLUMN previous_x509_svid_serial TEXT NOT NULL DEFAULT '';",
+  },
 ]);
 
 /** The schema version this code writes and reads (the last of {@link SQLITE_MIGRATIONS}). */
