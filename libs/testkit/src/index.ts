@@ -84,3 +84,4 @@ export {
   type TestIntermediateCa,
   type TestSvid,
 } from "./test-ca";
+export { createFakeClock, type FakeClock } from "./fake-clock";
