@@ -47,6 +47,7 @@ export interface StartCaHarnessParams {
     name: string;
     audience?: string;
     allowedServiceAccounts: string[];
+    kubeconfigFile?: string;
   }[];
   readonly tokenReviewers?: ReadonlyMap<string, TokenReviewer>;
   readonly maxBatchSize?: number;
