@@ -52,7 +52,7 @@ async function itemStatus(
   }
   const code = res.results[0]?.status?.code;
   if (code === undefined) throw new Error("no item result");
-  return code === 0 ? "ok" : (code);
+  return code === 0 ? "ok" : code;
 }
 
 function entry(
