@@ -11,8 +11,12 @@ import {
 } from "@meshid/pki";
 import { validateX509Svid } from "@meshid/spiffe";
 import { createMemoryLogger, createNoopLogger, type Logger } from "@meshid/telemetry";
-import { createTempDir, createTestCa } from "@meshid/testkit";
-import { createFakeClock, type FakeClock } from "../../../libs/testkit/src/fake-clock";
+import {
+  createFakeClock,
+  createTempDir,
+  createTestCa,
+  type FakeClock,
+} from "@meshid/testkit";
 import { createDiskKeyManager } from "../src/adapters/disk-key-manager";
 import { createDiskUpstreamAuthority } from "../src/adapters/disk-upstream-authority";
 import { createMemoryKeyManager } from "../src/adapters/memory-key-manager";
