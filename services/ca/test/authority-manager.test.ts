@@ -11,12 +11,7 @@ import {
 } from "@meshid/pki";
 import { validateX509Svid } from "@meshid/spiffe";
 import { createMemoryLogger, createNoopLogger, type Logger } from "@meshid/telemetry";
-import {
-  createFakeClock,
-  createTempDir,
-  createTestCa,
-  type FakeClock,
-} from "@meshid/testkit";
+import { createFakeClock, createTempDir, createTestCa, type FakeClock } from "@meshid/testkit";
 import { createDiskKeyManager } from "../src/adapters/disk-key-manager";
 import { createDiskUpstreamAuthority } from "../src/adapters/disk-upstream-authority";
 import { createMemoryKeyManager } from "../src/adapters/memory-key-manager";
