@@ -1,0 +1,169 @@
+// The built CA as a real process: configuration errors, start-up refusals, probes and
+// graceful stop.
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { CONFIG_ERROR_EXIT_CODE } from "@meshid/config";
+import {
+  certificatesToPem,
+  createSelfSignedCa,
+  exportPkcs8Pem,
+  generateKeyPair,
+} from "@meshid/pki";
+import {
+  createTempDir,
+  runCommand,
+  startNatsServer,
+  type NatsServer,
+  type TempDir,
+} from "@meshid/testkit";
+import { stringify } from "yaml";
+import {
+  cleanCaEnv,
+  requireBuiltCa,
+  startCaProcess,
+  type CaProcess,
+} from "../src/testing/ca-process";
+
+jest.setTimeout(60_000);
+
+describe("ca process", () => {
+  let dir: TempDir;
+  let nats: NatsServer;
+  const running: CaProcess[] = [];
+
+  beforeAll(async () => {
+    requireBuiltCa();
+    nats = await startNatsServer();
+  });
+
+  afterAll(async () => {
+    await nats.stop();
+  });
+
+  beforeEach(async () => {
+    dir = await createTempDir("ca-process");
+  });
+
+  afterEach(async () => {
+    await Promise.all(running.splice(0).map((ca) => ca.kill9()));
+    await dir.cleanup();
+  });
+
+  async function runCa(
+    args: string[],
+    env: Record<string, string> = {},
+  ): Promise<{ code: number | null; stdout: string; stderr: string }> {
+    return runCommand(process.execPath, [requireBuiltCa(), ...args], {
+      env: cleanCaEnv(env),
+      timeoutMs: 30_000,
+    });
+  }
+
+  test("process – bad configuration exits with code 2 and lists every problem on stderr", async () => {
+    const file = join(dir.path, "bad.yaml");
+    await writeFile(
+      file,
+      stringify({
+        dataDir: join(dir.path, "data"),
+        caTtl: "1h",
+        listen: "not-an-address",
+        bogusKey: true,
+      }),
+    );
+    const result = await runCa(["--config", file], {
+      MESHID_CA_LOG_LEVEL: "loud",
+      MESHID_CA_NO_SUCH_SETTING: "1",
+    });
+    expect(result.code).toBe(CONFIG_ERROR_EXIT_CODE);
+    expect(result.stderr).toContain('invalid configuration for service "ca" (5 problems)');
+    expect(result.stderr).toMatch(/bogusKey: unknown key/);
+    expect(result.stderr).toMatch(/caTtl:/);
+    expect(result.stderr).toMatch(/listen:/);
+    expect(result.stderr).toMatch(/MESHID_CA_LOG_LEVEL: logLevel:/);
+    expect(result.stderr).toMatch(/MESHID_CA_NO_SUCH_SETTING:/);
+    // Nothing started, so nothing was logged.
+    expect(result.stdout).not.toContain("ca listening");
+  });
+
+  test("process – the config file may come from MESHID_CA_CONFIG_FILE; a missing one is a config error", async () => {
+    const missing = join(dir.path, "missing.yaml");
+    const result = await runCa([], { MESHID_CA_CONFIG_FILE: missing });
+    expect(result.code).toBe(CONFIG_ERROR_EXIT_CODE);
+    expect(result.stderr).toContain(missing);
+    expect(result.stderr).toContain("cannot read file");
+  });
+
+  test("process – an unknown command-line option exits with code 2 and the usage", async () => {
+    const result = await runCa(["--no-such-option"]);
+    expect(result.code).toBe(CONFIG_ERROR_EXIT_CODE);
+    expect(result.stderr).toContain("usage: meshid-ca");
+  });
+
+  test("process – serves /healthz and /readyz once listening and exits 0 on SIGTERM", async () => {
+    const ca = await startCaProcess({
+      workDir: dir.path,
+      config: { keyManager: "memory", natsUrl: nats.url },
+    });
+    running.push(ca);
+    const health = await fetch(`${ca.opsUrl}/healthz`);
+    expect(health.status).toBe(200);
+    const ready = await fetch(`${ca.opsUrl}/readyz`);
+    expect(ready.status).toBe(200);
+    const metrics = await fetch(`${ca.opsUrl}/metrics`);
+    expect(metrics.status).toBe(200);
+
+    // The admin socket answers.
+    const admin = ca.adminClients();
+    try {
+      const bundle = await admin.bundle.getBundle({});
+      expect(bundle.pem).toContain("BEGIN CERTIFICATE");
+    } finally {
+      admin.close();
+    }
+
+    const exit = await ca.stop();
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(ca.process.output()).toContain('"msg":"ca stopped"');
+  });
+
+  test("process – refuses an upstream root with pathLen 1 at start-up: exit 1 with the exact message", async () => {
+    const keyPair = await generateKeyPair("ec-p256");
+    const root = await createSelfSignedCa({
+      keyPair,
+      trustDomain: "example.org",
+      ttlSeconds: 30 * 24 * 3600,
+      now: new Date(),
+      pathLen: 1,
+    });
+    const certFile = join(dir.path, "upstream.crt");
+    const keyFile = join(dir.path, "upstream.key");
+    const upstreamFile = join(dir.path, "upstream.yaml");
+    await writeFile(certFile, certificatesToPem([root.certDer]));
+    await writeFile(keyFile, exportPkcs8Pem(keyPair.privateKey), { mode: 0o600 });
+    await writeFile(
+      upstreamFile,
+      stringify({
+        apiVersion: "v1",
+        upstreamAuthority: "disk",
+        config: { cert_file_path: certFile, key_file_path: keyFile },
+      }),
+    );
+    const configFile = join(dir.path, "ca.yaml");
+    await writeFile(
+      configFile,
+      stringify({
+        listen: "127.0.0.1:0",
+        ops: { listen: "127.0.0.1:0" },
+        dataDir: join(dir.path, "data"),
+        keyManager: "memory",
+        upstreamAuthorityFile: upstreamFile,
+      }),
+    );
+    const result = await runCa(["--config", configFile]);
+    expect(result.code).toBe(1);
+    expect(result.stdout).toContain(
+      "upstream root CA has pathLen 1: pathLen must be 2 or more, or unset",
+    );
+    expect(result.stdout).toContain('"level":"fatal"');
+  });
+});
