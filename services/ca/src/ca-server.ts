@@ -223,6 +223,7 @@ export async function startCaServer(params: StartCaServerParams): Promise<Runnin
 
   try {
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
+    await ensurePrivateDirectory(dirname(config.adminSocketPath));
 
     const store: Datastore = await createSqliteDatastore({
       path: config.datastore.path,
@@ -465,7 +466,6 @@ export async function startCaServer(params: StartCaServerParams): Promise<Runnin
     const tcpPort = await tcp.listen(`${config.listen.host}:${config.listen.port}`);
     cleanups.push(() => tcp.shutdown({ graceMs: CA_SHUTDOWN_GRACE_MS }));
 
-    await ensurePrivateDirectory(dirname(config.adminSocketPath));
     const admin = createGrpcServer({ logger, channelOptions });
     addServices(admin, adminSocketMiddleware());
     await admin.listenUnix(config.adminSocketPath, {
