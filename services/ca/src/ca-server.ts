@@ -441,7 +441,7 @@ export async function startCaServer(params: StartCaServerParams): Promise<Runnin
         signer,
         maxBatchSize: config.limits.maxBatchSize,
       }),
-      bundle: createBundleService({ authority }),
+      bundle: createBundleService({ authority, signal: internal.signal }),
       authority: createAuthorityService({ authority }),
     };
     const addServices = (

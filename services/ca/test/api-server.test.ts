@@ -8,7 +8,7 @@ import { connect as tlsSocket, type PeerCertificate } from "node:tls";
 import { createEventPublisher } from "@meshid/events";
 import { createGrpcChannel, createGrpcClient, createStaticBundleSource } from "@meshid/grpc-kit";
 import { createNoopLogger } from "@meshid/telemetry";
-import { createTempDir, startNatsServer, type NatsServer } from "@meshid/testkit";
+import { createFakeClock, createTempDir, startNatsServer, type NatsServer } from "@meshid/testkit";
 import type { NatsConnection } from "nats";
 import { HealthDefinition } from "nice-grpc-server-health";
 import { startCaServer } from "../src/ca-server";
@@ -26,12 +26,17 @@ const SERVICES = [
   "meshid.ca.v1.AuthorityService",
 ];
 
-function servingCertificate(port: number, bundlePem: string): Promise<PeerCertificate> {
+function servingCertificate(
+  port: number,
+  bundlePem: string,
+  verify = true,
+): Promise<PeerCertificate> {
   return new Promise((resolve, reject) => {
     const socket = tlsSocket({
       host: "127.0.0.1",
       port,
       ca: bundlePem,
+      rejectUnauthorized: verify,
       servername: "localhost",
       ALPNProtocols: ["h2"],
       checkServerIdentity: () => undefined,
@@ -40,7 +45,8 @@ function servingCertificate(port: number, bundlePem: string): Promise<PeerCertif
       const cert = socket.getPeerCertificate(true);
       const authorized = socket.authorized;
       socket.destroy();
-      if (!authorized) reject(new Error(`not authorized: ${String(socket.authorizationError)}`));
+      if (verify && !authorized)
+        reject(new Error(`not authorized: ${String(socket.authorizationError)}`));
       else resolve(cert);
     });
     socket.once("error", reject);
@@ -155,6 +161,33 @@ describe("ca server – assembly", () => {
       "rotation on request",
     );
     expect(h.ca.authority.state().active.keyType).toBe("ec-p384");
+  });
+});
+
+describe("ca server – serving SVID half-life (fake clock)", () => {
+  it("server – re-mints its serving SVID at half of its lifetime", async () => {
+    const clock = createFakeClock(new Date());
+    const h = await startCaHarness({ clock });
+    try {
+      const ttlMs = h.ca.authority.settings().svidTtlSeconds * 1000;
+      const first = await servingCertificate(h.ca.tcpPort, h.ca.bundlePem(), false);
+      await clock.whenSleeping(2); // rotation loop + re-mint loop
+      await clock.advance(ttlMs / 2 - 60_000);
+      expect((await servingCertificate(h.ca.tcpPort, h.ca.bundlePem(), false)).serialNumber).toBe(
+        first.serialNumber,
+      );
+      await clock.advance(120_000);
+      let next: PeerCertificate | undefined;
+      await until(async () => {
+        next = await servingCertificate(h.ca.tcpPort, h.ca.bundlePem(), false);
+        return next.serialNumber !== first.serialNumber;
+      }, "the half-life re-mint");
+      // Valid from the fake "now" (backdated 10 s), i.e. minted at half-life.
+      const notBefore = new Date((next as PeerCertificate).valid_from).getTime();
+      expect(notBefore).toBeGreaterThan(new Date(first.valid_from).getTime() + ttlMs / 2 - 120_000);
+    } finally {
+      await h.close();
+    }
   });
 });
 

@@ -9,6 +9,8 @@ import type { BundleRecord } from "../domain/types";
 /** Dependencies of {@link createBundleService}. */
 export interface BundleServiceDeps {
   readonly authority: Pick<AuthorityManager, "bundle" | "onBundleChange">;
+  /** Ends every open WatchBundle stream when aborted (server stop). */
+  readonly signal?: AbortSignal;
 }
 
 /** Builds a GetBundleResponse (proto bundle, PEM, SPIFFE JWKS) from the stored bundle. */
@@ -30,6 +32,8 @@ export function createBundleService(
       return Promise.resolve(bundleResponse(deps.authority.bundle()));
     },
     async *watchBundle(_req, ctx) {
+      const signal =
+        deps.signal === undefined ? ctx.signal : AbortSignal.any([ctx.signal, deps.signal]);
       const pending: BundleRecord[] = [];
       let wake: (() => void) | undefined;
       const unsubscribe = deps.authority.onBundleChange((b) => {
@@ -37,11 +41,11 @@ export function createBundleService(
         wake?.();
       });
       const onAbort = (): void => wake?.();
-      ctx.signal.addEventListener("abort", onAbort);
+      signal.addEventListener("abort", onAbort);
       try {
         let last = deps.authority.bundle();
         yield bundleResponse(last);
-        while (!ctx.signal.aborted) {
+        while (!signal.aborted) {
           const next = pending.shift();
           if (next === undefined) {
             await new Promise<void>((resolve) => {
@@ -56,7 +60,7 @@ export function createBundleService(
         }
       } finally {
         unsubscribe();
-        ctx.signal.removeEventListener("abort", onAbort);
+        signal.removeEventListener("abort", onAbort);
       }
     },
   };
