@@ -6,10 +6,17 @@ import { connect as tlsConnect } from "node:net";
 import { join } from "node:path";
 import { connect as tlsSocket, type PeerCertificate } from "node:tls";
 import { createEventPublisher } from "@meshid/events";
-import { createGrpcChannel, createGrpcClient, createStaticBundleSource } from "@meshid/grpc-kit";
+import {
+  createGrpcChannel,
+  createGrpcClient,
+  createMutableSvidSource,
+  createStaticBundleSource,
+} from "@meshid/grpc-kit";
+import { certificatesToPem } from "@meshid/pki";
 import { createNoopLogger } from "@meshid/telemetry";
 import { createFakeClock, createTempDir, startNatsServer, type NatsServer } from "@meshid/testkit";
 import type { NatsConnection } from "nats";
+import { ClientError, Status } from "nice-grpc-common";
 import { HealthDefinition } from "nice-grpc-server-health";
 import { startCaServer } from "../src/ca-server";
 import { buildCaConfig } from "../src/config";
@@ -69,7 +76,7 @@ describe("ca server – assembly", () => {
   beforeAll(async () => {
     nats = await startNatsServer({ jetstream: true });
     nc = await nats.connect();
-    h = await startCaHarness({ natsUrl: nats.url });
+    h = await startCaHarness({ natsUrl: nats.url, adminIds: ["spiffe://example.org/meshctl"] });
   });
 
   afterAll(async () => {
@@ -135,6 +142,45 @@ describe("ca server – assembly", () => {
     expect(state.active?.authorityId).toBe(prepared.authorityId);
     const agent = await h.attestAgent();
     expect(agent.spiffeId.path).toMatch(/^\/meshid\/agent\//);
+  });
+
+  it("server – admins over TCP mTLS: by adminIds or by an admin entry; other SVIDs are refused", async () => {
+    const mint = async (path: string) => {
+      const { csr, keyPem } = await h.newCsr();
+      const res = await h.admin.svid.mintX509SVID({
+        csr: Buffer.from(csr),
+        spiffeId: { trustDomain: "example.org", path },
+      });
+      return createMutableSvidSource({
+        certChainPem: certificatesToPem(res.svid?.certChain ?? []),
+        keyPem,
+        bundlePem: h.ca.bundlePem(),
+      });
+    };
+    const meshctl = h.mtlsClients(await mint("/meshctl"));
+    expect((await meshctl.agent.listAgents({})).agents.length).toBeGreaterThan(0);
+
+    const registrar = h.mtlsClients(await mint("/registrar"));
+    const denied = await registrar.entry.listEntries({}).then(
+      () => "ok",
+      (err: unknown) => (err instanceof ClientError ? err.code : "other"),
+    );
+    expect(denied).toBe(Status.PERMISSION_DENIED);
+    const agent = await h.attestAgent();
+    await h.admin.entry.batchCreateEntry({
+      entries: [
+        {
+          spiffeId: { trustDomain: "example.org", path: "/registrar" },
+          parentId: { trustDomain: "example.org", path: agent.spiffeId.path },
+          selectors: [{ type: "k8s", value: "sa:registrar" }],
+          admin: true,
+        },
+      ],
+    });
+    // Entry changes drop the admin cache at once.
+    expect((await registrar.entry.listEntries({})).entries.length).toBeGreaterThan(0);
+    // Agents may read the bundle (agent-or-admin method).
+    expect((await agent.clients.bundle.getBundle({})).pem).toContain("BEGIN CERTIFICATE");
   });
 
   it("server – config.updated from NATS changes svidTtl at once and rotates on request", async () => {
