@@ -2,9 +2,10 @@
 // dir, a real nats-server); agent clients attest with join tokens and sign batches of fresh
 // CSRs with BatchNewX509SVID over real gRPC mTLS. Compared, in the same run, with the raw crypto
 // limit of one core (one ECDSA verify + one ECDSA sign per certificate, as in the pki bench).
-import { randomBytes, sign, verify, type KeyObject } from "node:crypto";
+import { randomBytes, randomUUID, sign, verify, type KeyObject } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import {
   createGrpcChannel,
@@ -202,7 +203,7 @@ async function attestAgent(params: {
   const entries = Array.from({ length: params.entriesPerAgent }, (_, i) => ({
     spiffeId: { trustDomain: TRUST_DOMAIN, path: `/ns/bench-${params.index}/sa/workload-${i}` },
     parentId: agentId,
-    selectors: [{ type: "k8s", value: `pod-uid:bench-${params.index}-${i}` }],
+    selectors: [{ type: "k8s", value: `pod-uid:${randomUUID()}` }],
     x509SvidTtlSeconds: 3_600,
     dnsNames: [],
     admin: false,
@@ -381,8 +382,11 @@ export const benchmark: Benchmark = {
       }
       ctx.progress(`${clients} clients × batches of ${batchSize} for ${phaseMs} ms`);
       const cpuBefore = processCpuSeconds(ca.pid);
+      const clientCpuBefore = process.cpuUsage();
       const { result } = await runLoad(agents, csrs, warm.next, phaseMs, batchSize);
       const cpuSeconds = processCpuSeconds(ca.pid) - cpuBefore;
+      const clientCpu = process.cpuUsage(clientCpuBefore);
+      const loadAverage1m = loadavg()[0] ?? 0;
       const rawAfter = rawLimit(rawMs / 2);
       if (result.svids === 0) throw new Error(`no SVIDs signed: ${result.firstError ?? ""}`);
 
@@ -405,6 +409,8 @@ export const benchmark: Benchmark = {
         batchP99Ms: round(percentile(result.latenciesMs, 99), 1),
         caCpuSecondsPer1000Svids: round((cpuSeconds / result.svids) * 1000, 3),
         caCpuCores: round(cpuSeconds / seconds, 2),
+        clientCpuCores: round((clientCpu.user + clientCpu.system) / 1e6 / seconds, 2),
+        loadAverage1m: round(loadAverage1m, 2),
         rawLimitPerSecond: round(rawLimitPerSecond),
         caRawLimitRatio: round(svidsPerSecond / rawLimitPerSecond, 3),
         csrPoolExhausted: result.elapsedMs < phaseMs * 0.95,
