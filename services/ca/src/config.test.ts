@@ -1,4 +1,7 @@
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { ConfigError } from "@meshid/config";
+import { createTempDir } from "@meshid/testkit";
 import {
   DEFAULT_MAX_BATCH_SIZE,
   DEFAULT_MAX_MESSAGE_BYTES,
@@ -80,6 +83,8 @@ describe("ca config", () => {
           MESHID_CA_KEY_MANAGER: "hsm",
           MESHID_CA_DATA_DIR: "relative/dir",
           MESHID_CA_BOGUS: "1",
+          MESHID_CA_DATASTORE__TYPE: "postgres",
+          MESHID_CA_ADMIN_IDS: "not-a-spiffe-id",
         },
       });
     } catch (err) {
@@ -88,7 +93,15 @@ describe("ca config", () => {
     expect(error).toBeInstanceOf(ConfigError);
     const paths = (error as ConfigError).problems.map((p) => p.path);
     expect(paths).toEqual(
-      expect.arrayContaining(["caTtl", "listen", "keyManager", "dataDir", "bogus"]),
+      expect.arrayContaining([
+        "caTtl",
+        "listen",
+        "keyManager",
+        "dataDir",
+        "bogus",
+        "datastore.type",
+        "adminIds[0]",
+      ]),
     );
   });
 
@@ -121,6 +134,50 @@ describe("ca config", () => {
       ]),
     );
     expect(problems.find((p) => p.path === "datastore.type")?.message).toMatch(/not supported yet/);
+  });
+
+  it("config – YAML file, env wins over the file", async () => {
+    const dir = await createTempDir("meshid-ca-config-");
+    try {
+      const file = join(dir.path, "ca.yaml");
+      await writeFile(
+        file,
+        [
+          "trustDomain: mesh.test",
+          "dataDir: /srv/ca",
+          "adminSocketPath: /run/meshid-ca/admin.sock",
+          "svidTtl: 2h",
+          "limits:",
+          "  signRatePerAgent:",
+          "    perSecond: 10",
+          "psatClusters:",
+          "  - name: prod",
+          "    audience: ca",
+          "    allowedServiceAccounts: [meshid:agent]",
+          "    kubeconfigFile: /etc/kube/prod.yaml",
+        ].join("\n"),
+      );
+      const { config } = loadCaConfig({ file, env: { MESHID_CA_SVID_TTL: "90m" } });
+      expect(config.trustDomain).toBe("mesh.test");
+      expect(config.adminSocketPath).toBe("/run/meshid-ca/admin.sock");
+      expect(config.datastore.path).toBe("/srv/ca/datastore.sqlite3");
+      expect(config.svidTtlSeconds).toBe(5400);
+      expect(config.limits.signRatePerAgent).toEqual({ perSecond: 10, burst: 1000 });
+      expect(config.psatClusters[0]).toEqual({
+        name: "prod",
+        audience: "ca",
+        allowedServiceAccounts: ["meshid:agent"],
+        kubeconfigFile: "/etc/kube/prod.yaml",
+      });
+    } finally {
+      await dir.cleanup();
+    }
+  });
+
+  it("config – svidTtl and agentSvidTtl may not exceed caTtl", () => {
+    expect(() => buildCaConfig({ caTtl: "24h", svidTtl: "25h", agentSvidTtl: "30h" })).toThrow(
+      /must not exceed caTtl/,
+    );
   });
 
   it("config – admin IDs must be in the trust domain", () => {

@@ -117,27 +117,49 @@ export const caConfigSchema = z
     logLevel: logLevelSchema.default("info"),
   })
   .strict()
-  .superRefine((c, ctx) => {
-    let td: string | undefined;
+  // `when: () => true`: cross-field checks run even when fields failed, so every problem is
+  // reported at once; they therefore read the (possibly invalid) values defensively.
+  .superRefine((parsed, ctx) => crossFieldChecks(parsed, ctx), {
+    when: () => true,
+  });
+
+/** The parsed object as cross-field checks may see it when some fields failed. */
+interface LooseCaConfig {
+  readonly trustDomain?: unknown;
+  readonly datastore?: { readonly type?: unknown } | undefined;
+  readonly adminIds?: unknown;
+  readonly psatClusters?: unknown;
+  readonly caTtl?: unknown;
+  readonly svidTtl?: unknown;
+  readonly agentSvidTtl?: unknown;
+}
+
+function crossFieldChecks(c: LooseCaConfig, ctx: z.RefinementCtx): void {
+  let td: string | undefined;
+  if (typeof c.trustDomain === "string") {
     try {
       td = parseTrustDomain(c.trustDomain).name;
     } catch (err) {
       ctx.addIssue({ code: "custom", path: ["trustDomain"], message: (err as Error).message });
     }
-    if (c.datastore.type === "postgres") {
-      ctx.addIssue({
-        code: "custom",
-        path: ["datastore", "type"],
-        message: 'the "postgres" datastore is not supported yet; use "sqlite"',
-      });
-    } else if (c.datastore.type !== "sqlite") {
-      ctx.addIssue({
-        code: "custom",
-        path: ["datastore", "type"],
-        message: `must be "sqlite" (got "${c.datastore.type}")`,
-      });
-    }
-    c.adminIds.forEach((id, i) => {
+  }
+  const datastoreType = c.datastore?.type;
+  if (datastoreType === "postgres") {
+    ctx.addIssue({
+      code: "custom",
+      path: ["datastore", "type"],
+      message: 'the "postgres" datastore is not supported yet; use "sqlite"',
+    });
+  } else if (typeof datastoreType === "string" && datastoreType !== "sqlite") {
+    ctx.addIssue({
+      code: "custom",
+      path: ["datastore", "type"],
+      message: `must be "sqlite" (got "${datastoreType}")`,
+    });
+  }
+  if (Array.isArray(c.adminIds)) {
+    c.adminIds.forEach((id: unknown, i) => {
+      if (typeof id !== "string") return;
       const parsed = tryParseSpiffeId(id);
       if (!parsed.ok) {
         ctx.addIssue({ code: "custom", path: ["adminIds", i], message: parsed.error.message });
@@ -149,24 +171,31 @@ export const caConfigSchema = z
         });
       }
     });
+  }
+  if (Array.isArray(c.psatClusters)) {
     const names = new Set<string>();
-    c.psatClusters.forEach((cluster, i) => {
-      if (names.has(cluster.name)) {
+    c.psatClusters.forEach((cluster: unknown, i) => {
+      const name = (cluster as { name?: unknown } | null)?.name;
+      if (typeof name !== "string") return;
+      if (names.has(name)) {
         ctx.addIssue({
           code: "custom",
           path: ["psatClusters", i, "name"],
-          message: `duplicate cluster name "${cluster.name}"`,
+          message: `duplicate cluster name "${name}"`,
         });
       }
-      names.add(cluster.name);
+      names.add(name);
     });
-    if (c.svidTtl > c.caTtl) {
-      ctx.addIssue({ code: "custom", path: ["svidTtl"], message: "must not exceed caTtl" });
+  }
+  if (typeof c.caTtl === "number") {
+    for (const key of ["svidTtl", "agentSvidTtl"] as const) {
+      const ttl = c[key];
+      if (typeof ttl === "number" && ttl > c.caTtl) {
+        ctx.addIssue({ code: "custom", path: [key], message: "must not exceed caTtl" });
+      }
     }
-    if (c.agentSvidTtl > c.caTtl) {
-      ctx.addIssue({ code: "custom", path: ["agentSvidTtl"], message: "must not exceed caTtl" });
-    }
-  });
+  }
+}
 
 /** One Kubernetes cluster whose nodes may attest with k8s_psat. */
 export interface PsatClusterConfig {
