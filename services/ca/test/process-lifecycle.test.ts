@@ -126,6 +126,47 @@ describe("ca process", () => {
     expect(ca.process.output()).toContain('"msg":"ca stopped"');
   });
 
+  test("process – SIGINT stops it gracefully too", async () => {
+    const ca = await startCaProcess({ workDir: dir.path, config: { keyManager: "memory" } });
+    running.push(ca);
+    const exit = await ca.process.stop({ signal: "SIGINT" });
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(ca.process.output()).toContain('"msg":"ca stopped"');
+  });
+
+  test("process – a second signal during the graceful stop exits at once", async () => {
+    const ca = await startCaProcess({ workDir: dir.path, config: { keyManager: "memory" } });
+    running.push(ca);
+    // An open WatchBundle stream holds the graceful stop for its grace period.
+    const admin = ca.adminClients();
+    const abort = new AbortController();
+    try {
+      const stream = admin.bundle.watchBundle({}, { signal: abort.signal });
+      const iterator = stream[Symbol.asyncIterator]();
+      await iterator.next();
+      const drained = (async () => {
+        try {
+          while (!(await iterator.next()).done) {
+            // keep reading until the server goes away
+          }
+        } catch {
+          // the stream fails when the process dies
+        }
+      })();
+      process.kill(ca.pid, "SIGTERM");
+      await ca.process.waitForOutput(/"msg":"signal received: stopping"/);
+      process.kill(ca.pid, "SIGTERM");
+      const exit = await ca.process.exited;
+      expect(exit).toEqual({ code: 128 + 15, signal: null });
+      expect(ca.process.output()).toContain('"msg":"second signal: exiting now"');
+      expect(ca.process.output()).not.toContain('"msg":"ca stopped"');
+      await drained;
+    } finally {
+      abort.abort();
+      admin.close();
+    }
+  });
+
   test("process – refuses an upstream root with pathLen 1 at start-up: exit 1 with the exact message", async () => {
     const keyPair = await generateKeyPair("ec-p256");
     const root = await createSelfSignedCa({
