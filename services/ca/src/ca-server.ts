@@ -1,6 +1,7 @@
 // The CA assembled in process: store, keys, authorities, domain managers, events, and the two
 // gRPC servers (TCP with TLS from the CA's own serving SVID; the admin Unix socket).
 import { chmod, mkdir, stat } from "node:fs/promises";
+import { hostname } from "node:os";
 import { dirname } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { MeshidError } from "@meshid/errors";
@@ -132,6 +133,18 @@ const noopEventSink: EventSink = { publish: () => Promise.resolve({}) };
 
 type Cleanup = () => Promise<void> | void;
 
+/** The URL without user name or password (NATS URLs may carry credentials). */
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = "";
+    parsed.password = "";
+    return parsed.toString();
+  } catch {
+    return "(unparsable URL)";
+  }
+}
+
 async function ensurePrivateDirectory(dir: string): Promise<void> {
   const created = await mkdir(dir, { recursive: true, mode: ADMIN_SOCKET_DIRECTORY_MODE });
   if (created !== undefined) {
@@ -254,7 +267,21 @@ export async function startCaServer(params: StartCaServerParams): Promise<Runnin
     if (config.natsUrl === undefined) {
       logger.warn("natsUrl is not set: the CA publishes no events");
     } else {
-      nc = await connect({ servers: config.natsUrl, name: "meshid-ca" });
+      try {
+        // Reconnect forever once connected: a NATS outage must not leave the CA silent.
+        nc = await connect({
+          servers: config.natsUrl,
+          name: "meshid-ca",
+          maxReconnectAttempts: -1,
+        });
+      } catch (err) {
+        throw new MeshidError(
+          "unavailable",
+          "ca.nats.unavailable",
+          `cannot connect to NATS at ${redactUrl(config.natsUrl)}: ${err instanceof Error ? err.message : String(err)}`,
+          { cause: err },
+        );
+      }
       const conn = nc;
       cleanups.push(async () => {
         await conn.drain().catch(() => conn.close());
@@ -262,7 +289,7 @@ export async function startCaServer(params: StartCaServerParams): Promise<Runnin
       await ensureEventStream(nc);
       events = createEventPublisher({
         nc,
-        source: `meshid/ca/${config.trustDomain}`,
+        source: `meshid/ca/${hostname()}`,
         logger,
         now: () => clock.now(),
       });

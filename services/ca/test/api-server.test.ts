@@ -14,7 +14,13 @@ import {
 } from "@meshid/grpc-kit";
 import { certificatesToPem } from "@meshid/pki";
 import { createNoopLogger } from "@meshid/telemetry";
-import { createFakeClock, createTempDir, startNatsServer, type NatsServer } from "@meshid/testkit";
+import {
+  createFakeClock,
+  createTempDir,
+  getFreePort,
+  startNatsServer,
+  type NatsServer,
+} from "@meshid/testkit";
 import type { NatsConnection } from "nats";
 import { ClientError, Status } from "nice-grpc-common";
 import { HealthDefinition } from "nice-grpc-server-health";
@@ -285,6 +291,31 @@ describe("ca server – start and stop", () => {
       } finally {
         await again.stop();
       }
+    } finally {
+      await dir.cleanup();
+    }
+  });
+});
+
+describe("ca server – NATS", () => {
+  it("server – an unreachable NATS fails start-up with a clear error that hides credentials", async () => {
+    const dir = await createTempDir("meshid-ca-nats-");
+    try {
+      const port = await getFreePort();
+      const { config } = buildCaConfig({
+        dataDir: dir.path,
+        listen: "127.0.0.1:0",
+        keyManager: "memory",
+        natsUrl: `nats://user:s3cret@127.0.0.1:${port}`,
+      });
+      const err: unknown = await startCaServer({ config, logger: createNoopLogger() }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toMatchObject({ code: "ca.nats.unavailable" });
+      expect((err as Error).message).not.toContain("s3cret");
+      // Everything started before the failure was stopped: the admin socket is gone.
+      await expect(stat(config.adminSocketPath)).rejects.toThrow();
     } finally {
       await dir.cleanup();
     }
