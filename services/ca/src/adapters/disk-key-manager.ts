@@ -2,17 +2,10 @@ import { createPublicKey, randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { MeshidError } from "@meshid/errors";
-import {
-  exportPkcs8Pem,
-  generateKeyPair,
-  importPkcs8,
-  isKeyType,
-  keyTypeOf,
-  type KeyType,
-} from "@meshid/pki";
+import { exportPkcs8Pem, importPkcs8, isKeyType, keyTypeOf, type KeyType } from "@meshid/pki";
 import { createNoopLogger, LogKeys, type Logger } from "@meshid/telemetry";
 import type { KeyManager, ManagedKey } from "../ports";
-import { requireValidKeyId } from "./memory-key-manager";
+import { generateManagedKey } from "./memory-key-manager";
 
 /** Name of the keys file inside the data dir. */
 export const KEYS_FILE_NAME = "keys.json";
@@ -250,14 +243,7 @@ export async function createDiskKeyManager(deps: DiskKeyManagerDeps): Promise<Ke
 
   return {
     async generateKey(keyId: string, keyType: KeyType): Promise<ManagedKey> {
-      requireValidKeyId(keyId);
-      const pair = await generateKeyPair(keyType);
-      const key: ManagedKey = Object.freeze({
-        keyId,
-        keyType,
-        publicKey: pair.publicKey,
-        privateKey: pair.privateKey,
-      });
+      const key = await generateManagedKey(keyId, keyType);
       return serialize(async () => {
         const next = new Map(keys);
         next.set(keyId, key);

@@ -17,6 +17,23 @@ export function requireValidKeyId(keyId: string): void {
 }
 
 /**
+ * Generates a new key pair of `keyType` with `@meshid/pki` `generateKeyPair` and returns it as
+ * a frozen {@link ManagedKey} under `keyId` (not stored anywhere: that is the caller's job).
+ * Throws `ca.key.invalid_id` (invalid_argument) for an invalid key id and
+ * `pki.key.unsupported` for an unknown key type.
+ */
+export async function generateManagedKey(keyId: string, keyType: KeyType): Promise<ManagedKey> {
+  requireValidKeyId(keyId);
+  const pair = await generateKeyPair(keyType);
+  return Object.freeze({
+    keyId,
+    keyType,
+    publicKey: pair.publicKey,
+    privateKey: pair.privateKey,
+  });
+}
+
+/**
  * Creates a {@link KeyManager} that keeps its keys in process memory only: a restart loses
  * them (use the disk key manager to keep the same authority across restarts). Keys are
  * generated with `@meshid/pki` `generateKeyPair`; generating under an existing id replaces
@@ -27,14 +44,7 @@ export function createMemoryKeyManager(): KeyManager {
   const keys = new Map<string, ManagedKey>();
   return {
     async generateKey(keyId: string, keyType: KeyType): Promise<ManagedKey> {
-      requireValidKeyId(keyId);
-      const pair = await generateKeyPair(keyType);
-      const key: ManagedKey = Object.freeze({
-        keyId,
-        keyType,
-        publicKey: pair.publicKey,
-        privateKey: pair.privateKey,
-      });
+      const key = await generateManagedKey(keyId, keyType);
       keys.set(keyId, key);
       return key;
     },
