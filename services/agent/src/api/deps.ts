@@ -1,0 +1,41 @@
+// What the Workload API layer needs from the agent's domain.
+import type { Selector } from "@meshid/spiffe";
+import type { AgentBundle, WorkloadIdentity, WorkloadProcess } from "../domain/types";
+
+/** Options of {@link WorkloadIdentitySource.watchIdentity}. */
+export interface WatchIdentityOptions {
+  readonly signal: AbortSignal;
+  /**
+   * How long the first message may wait when an entry matches but its SVID is still being
+   * minted (default 5000 ms). After that the first message carries what is ready.
+   */
+  readonly mintWaitMs?: number;
+}
+
+/** The SVID cache as workloads see it (domain/svid-cache.ts). */
+export interface WorkloadIdentitySource {
+  /**
+   * Full-state identities of a workload with `selectors`: every cached SVID whose entry's
+   * selectors are a subset of them, plus the bundle. Yields at once (after the bounded mint
+   * wait), then after every change that affects this workload (rotation, new/changed/deleted
+   * matching entry, bundle change). An identity with no SVIDs means none match (now). Ends
+   * when `signal` aborts.
+   */
+  watchIdentity(
+    selectors: readonly Selector[],
+    options: WatchIdentityOptions,
+  ): AsyncIterable<WorkloadIdentity>;
+  /** The bundle at once (when known), then every change, until `signal` aborts. */
+  watchBundle(signal: AbortSignal): AsyncIterable<AgentBundle>;
+}
+
+/** Attests a Workload API caller (adapters/workload-attestation.ts). */
+export interface WorkloadAttestation {
+  /**
+   * The selectors of `process` from every enabled attestor, after checking the PID was not
+   * reused during attestation (same start time before and after). Throws MeshidError
+   * `agent.attestation.*` (permission_denied when the process vanished or its PID was reused;
+   * unavailable when a source such as the kubelet cannot be reached).
+   */
+  attest(process: WorkloadProcess, signal?: AbortSignal): Promise<Selector[]>;
+}
