@@ -31,6 +31,7 @@ import {
   type ManagedProcess,
 } from "@meshid/testkit";
 import type { Benchmark, BenchmarkContext } from "../benchmark";
+import { splitSignedCsr } from "../split-signed-csr";
 
 /** The built CA entry point (`npm run bench` builds it: @meshid/ca is a dependency). */
 export const CA_MAIN = join(__dirname, "..", "..", "..", "..", "services", "ca", "dist", "main.js");
@@ -79,29 +80,6 @@ export function percentile(values: readonly number[], p: number): number {
   return sorted[rank - 1]!;
 }
 
-/** Reads the certificationRequestInfo and signature out of a CSR for the raw-limit loop. */
-function splitSigned(der: Uint8Array): { signed: Buffer; signature: Buffer } {
-  // SEQUENCE { info SEQUENCE, alg SEQUENCE, BIT STRING }; lengths here are < 64 KiB.
-  const headerLen = (b: Uint8Array, at: number): [number, number] => {
-    const l = b[at + 1]!;
-    if (l < 0x80) return [2, l];
-    const n = l & 0x7f;
-    let len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + b[at + 2 + i]!;
-    return [2 + n, len];
-  };
-  const [oh] = headerLen(der, 0);
-  const [ih, il] = headerLen(der, oh);
-  const infoEnd = oh + ih + il;
-  const [ah, al] = headerLen(der, infoEnd);
-  const sigAt = infoEnd + ah + al;
-  const [sh, sl] = headerLen(der, sigAt);
-  return {
-    signed: Buffer.from(der.subarray(oh, infoEnd)),
-    signature: Buffer.from(der.subarray(sigAt + sh + 1, sigAt + sh + sl)),
-  };
-}
-
 /** A Buffer view of `bytes` (generated messages carry bytes as Buffers). */
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -127,7 +105,7 @@ async function makeRawLimit(csrs: readonly Uint8Array[]): Promise<(ms: number) =
   });
   const raw = csrs
     .slice(0, 512)
-    .map((der) => ({ ...splitSigned(der), publicKey: parseCsr(der).publicKey }));
+    .map((der) => ({ ...splitSignedCsr(der), publicKey: parseCsr(der).publicKey }));
   const tbsSized = Buffer.alloc(sample.certDer.length - 80, 0x5a);
   const key: KeyObject = caKeys.privateKey;
   return (ms) => {

@@ -12,6 +12,7 @@ import {
   verifyCsr,
 } from "@meshid/pki";
 import type { Benchmark } from "../benchmark";
+import { splitSignedCsr } from "../split-signed-csr";
 
 /** Number of distinct pre-made CSRs the issuance loop cycles through. */
 export const CSR_COUNT = 512;
@@ -67,29 +68,6 @@ async function measureAsync(ms: number, step: (i: number) => Promise<void>): Pro
   return n / ((now - start) / 1000);
 }
 
-/** Reads the certificationRequestInfo and signature out of a CSR for the raw-limit loop. */
-function splitSigned(der: Uint8Array): { signed: Buffer; signature: Buffer } {
-  // SEQUENCE { info SEQUENCE, alg SEQUENCE, BIT STRING }; lengths here are < 64 KiB.
-  const headerLen = (b: Uint8Array, at: number): [number, number] => {
-    const l = b[at + 1]!;
-    if (l < 0x80) return [2, l];
-    const n = l & 0x7f;
-    let len = 0;
-    for (let i = 0; i < n; i++) len = len * 256 + b[at + 2 + i]!;
-    return [2 + n, len];
-  };
-  const [oh] = headerLen(der, 0);
-  const [ih, il] = headerLen(der, oh);
-  const infoEnd = oh + ih + il;
-  const [ah, al] = headerLen(der, infoEnd);
-  const sigAt = infoEnd + ah + al;
-  const [sh, sl] = headerLen(der, sigAt);
-  return {
-    signed: Buffer.from(der.subarray(oh, infoEnd)),
-    signature: Buffer.from(der.subarray(sigAt + sh + 1, sigAt + sh + sl)),
-  };
-}
-
 /** The pki benchmark: fast X509-SVID issuance vs. the raw verify+sign limit. */
 export const benchmark: Benchmark = {
   name: "pki",
@@ -136,7 +114,7 @@ export const benchmark: Benchmark = {
     // Raw limit: one verify of the same CSR signatures with the same keys (pre-imported as
     // KeyObjects, so the limit is generous) and one sign over data the size of a real
     // TBSCertificate with the CA key.
-    const raw = csrs.map((der) => ({ ...splitSigned(der), parsed: parseCsr(der) }));
+    const raw = csrs.map((der) => ({ ...splitSignedCsr(der), parsed: parseCsr(der) }));
     const tbsSized = Buffer.alloc(sample.certDer.length - 80, 0x5a);
     const rawStep = (i: number): void => {
       const r = raw[i % csrCount]!;
