@@ -2,13 +2,7 @@
 // BatchCreateEntry calls, restart on the same data dir, and check what survived.
 import { randomUUID } from "node:crypto";
 import { meshidTypesV1, type meshidCaV1 } from "@meshid/proto";
-import { createTempDir, startNatsServer, type NatsServer, type TempDir } from "@meshid/testkit";
-import {
-  requireBuiltCa,
-  startCaProcess,
-  type CaAdminClients,
-  type CaProcess,
-} from "../src/testing/ca-process";
+import { useCaProcessSuite, type CaAdminClients, type CaProcess } from "../src/testing/ca-process";
 
 jest.setTimeout(120_000);
 
@@ -64,43 +58,14 @@ async function authorityState(
 }
 
 describe("ca process durability", () => {
-  let dir: TempDir;
-  let nats: NatsServer;
-  const running: CaProcess[] = [];
-  const clients: CaAdminClients[] = [];
+  const suite = useCaProcessSuite("ca-durability");
 
-  beforeAll(async () => {
-    requireBuiltCa();
-    nats = await startNatsServer();
-  });
-
-  afterAll(async () => {
-    await nats.stop();
-  });
-
-  beforeEach(async () => {
-    dir = await createTempDir("ca-durability");
-  });
-
-  afterEach(async () => {
-    for (const c of clients.splice(0)) c.close();
-    await Promise.all(running.splice(0).map((ca) => ca.kill9()));
-    await dir.cleanup();
-  });
-
-  async function start(keyManager: "disk" | "memory"): Promise<CaProcess> {
-    const ca = await startCaProcess({
-      workDir: dir.path,
-      config: { keyManager, natsUrl: nats.url },
-    });
-    running.push(ca);
-    return ca;
+  function start(keyManager: "disk" | "memory"): Promise<CaProcess> {
+    return suite.start({ config: { keyManager, natsUrl: suite.nats.url } });
   }
 
   function admin(ca: CaProcess): CaAdminClients {
-    const c = ca.adminClients();
-    clients.push(c);
-    return c;
+    return suite.adminClients(ca);
   }
 
   test("durability – kill -9 during BatchCreateEntry: every acknowledged entry and the authority survive (disk keys)", async () => {

@@ -9,45 +9,14 @@ import {
   exportPkcs8Pem,
   generateKeyPair,
 } from "@meshid/pki";
-import {
-  createTempDir,
-  runCommand,
-  startNatsServer,
-  type NatsServer,
-  type TempDir,
-} from "@meshid/testkit";
+import { runCommand } from "@meshid/testkit";
 import { stringify } from "yaml";
-import {
-  cleanCaEnv,
-  requireBuiltCa,
-  startCaProcess,
-  type CaProcess,
-} from "../src/testing/ca-process";
+import { cleanCaEnv, requireBuiltCa, useCaProcessSuite } from "../src/testing/ca-process";
 
 jest.setTimeout(60_000);
 
 describe("ca process", () => {
-  let dir: TempDir;
-  let nats: NatsServer;
-  const running: CaProcess[] = [];
-
-  beforeAll(async () => {
-    requireBuiltCa();
-    nats = await startNatsServer();
-  });
-
-  afterAll(async () => {
-    await nats.stop();
-  });
-
-  beforeEach(async () => {
-    dir = await createTempDir("ca-process");
-  });
-
-  afterEach(async () => {
-    await Promise.all(running.splice(0).map((ca) => ca.kill9()));
-    await dir.cleanup();
-  });
+  const suite = useCaProcessSuite("ca-process");
 
   async function runCa(
     args: string[],
@@ -60,11 +29,11 @@ describe("ca process", () => {
   }
 
   test("process – bad configuration exits with code 2 and lists every problem on stderr", async () => {
-    const file = join(dir.path, "bad.yaml");
+    const file = join(suite.dir.path, "bad.yaml");
     await writeFile(
       file,
       stringify({
-        dataDir: join(dir.path, "data"),
+        dataDir: join(suite.dir.path, "data"),
         caTtl: "1h",
         listen: "not-an-address",
         bogusKey: true,
@@ -86,7 +55,7 @@ describe("ca process", () => {
   });
 
   test("process – the config file may come from MESHID_CA_CONFIG_FILE; a missing one is a config error", async () => {
-    const missing = join(dir.path, "missing.yaml");
+    const missing = join(suite.dir.path, "missing.yaml");
     const result = await runCa([], { MESHID_CA_CONFIG_FILE: missing });
     expect(result.code).toBe(CONFIG_ERROR_EXIT_CODE);
     expect(result.stderr).toContain(missing);
@@ -100,11 +69,9 @@ describe("ca process", () => {
   });
 
   test("process – serves /healthz and /readyz once listening and exits 0 on SIGTERM", async () => {
-    const ca = await startCaProcess({
-      workDir: dir.path,
-      config: { keyManager: "memory", natsUrl: nats.url },
+    const ca = await suite.start({
+      config: { keyManager: "memory", natsUrl: suite.nats.url },
     });
-    running.push(ca);
     const health = await fetch(`${ca.opsUrl}/healthz`);
     expect(health.status).toBe(200);
     const ready = await fetch(`${ca.opsUrl}/readyz`);
@@ -127,16 +94,14 @@ describe("ca process", () => {
   });
 
   test("process – SIGINT stops it gracefully too", async () => {
-    const ca = await startCaProcess({ workDir: dir.path, config: { keyManager: "memory" } });
-    running.push(ca);
+    const ca = await suite.start({ config: { keyManager: "memory" } });
     const exit = await ca.process.stop({ signal: "SIGINT" });
     expect(exit).toEqual({ code: 0, signal: null });
     expect(ca.process.output()).toContain('"msg":"ca stopped"');
   });
 
   test("process – a second signal during the graceful stop exits at once", async () => {
-    const ca = await startCaProcess({ workDir: dir.path, config: { keyManager: "memory" } });
-    running.push(ca);
+    const ca = await suite.start({ config: { keyManager: "memory" } });
     // An open WatchBundle stream holds the graceful stop for its grace period.
     const admin = ca.adminClients();
     const abort = new AbortController();
@@ -176,9 +141,9 @@ describe("ca process", () => {
       now: new Date(),
       pathLen: 1,
     });
-    const certFile = join(dir.path, "upstream.crt");
-    const keyFile = join(dir.path, "upstream.key");
-    const upstreamFile = join(dir.path, "upstream.yaml");
+    const certFile = join(suite.dir.path, "upstream.crt");
+    const keyFile = join(suite.dir.path, "upstream.key");
+    const upstreamFile = join(suite.dir.path, "upstream.yaml");
     await writeFile(certFile, certificatesToPem([root.certDer]));
     await writeFile(keyFile, exportPkcs8Pem(keyPair.privateKey), { mode: 0o600 });
     await writeFile(
@@ -189,13 +154,13 @@ describe("ca process", () => {
         config: { cert_file_path: certFile, key_file_path: keyFile },
       }),
     );
-    const configFile = join(dir.path, "ca.yaml");
+    const configFile = join(suite.dir.path, "ca.yaml");
     await writeFile(
       configFile,
       stringify({
         listen: "127.0.0.1:0",
         ops: { listen: "127.0.0.1:0" },
-        dataDir: join(dir.path, "data"),
+        dataDir: join(suite.dir.path, "data"),
         keyManager: "memory",
         upstreamAuthorityFile: upstreamFile,
       }),

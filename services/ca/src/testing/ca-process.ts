@@ -1,12 +1,21 @@
 // Test helper: runs the built CA (`dist/main.js`) as a real child process, with a YAML config
 // written into a temp dir, and hands back its addresses (read from its "ca listening" log line)
 // and admin clients over its Unix socket.
+/// <reference types="jest" />
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createGrpcChannel, createGrpcClient } from "@meshid/grpc-kit";
 import { meshidCaV1 } from "@meshid/proto";
-import { spawnManaged, type ManagedProcess, type ProcessExit } from "@meshid/testkit";
+import {
+  createTempDir,
+  spawnManaged,
+  startNatsServer,
+  type ManagedProcess,
+  type NatsServer,
+  type ProcessExit,
+  type TempDir,
+} from "@meshid/testkit";
 import type { Client } from "nice-grpc";
 import { stringify } from "yaml";
 
@@ -140,4 +149,73 @@ export async function startCaProcess(params: StartCaProcessParams): Promise<CaPr
     stop: () => proc.stop(),
     kill9: () => proc.stop({ signal: "SIGKILL" }),
   };
+}
+
+/** What {@link useCaProcessSuite} hands a test file. */
+export interface CaProcessSuite {
+  /** The current test's temp dir (a fresh one per test, removed after it). */
+  readonly dir: TempDir;
+  /** The nats-server shared by the file's tests. */
+  readonly nats: NatsServer;
+  /**
+   * Starts the CA in {@link CaProcessSuite.dir} ({@link startCaProcess} with that `workDir`);
+   * it is killed with SIGKILL after the test if still running.
+   */
+  start(params?: Omit<StartCaProcessParams, "workDir">): Promise<CaProcess>;
+  /** Opens admin clients on `ca`; they are closed after the test. */
+  adminClients(ca: CaProcess): CaAdminClients;
+}
+
+/**
+ * Sets up a process-test file: checks the CA is built and starts a nats-server before all
+ * tests (stopped after all), makes a temp dir `<tempDirPrefix>-…` before each test, and after
+ * each closes the admin clients it opened, SIGKILLs the CAs it started and removes the dir.
+ * Call at module level or inside a `describe`, like `beforeAll`.
+ */
+export function useCaProcessSuite(tempDirPrefix: string): CaProcessSuite {
+  let dir: TempDir | undefined;
+  let nats: NatsServer | undefined;
+  const running: CaProcess[] = [];
+  const clients: CaAdminClients[] = [];
+
+  beforeAll(async () => {
+    requireBuiltCa();
+    nats = await startNatsServer();
+  });
+
+  afterAll(async () => {
+    await nats?.stop();
+  });
+
+  beforeEach(async () => {
+    dir = await createTempDir(tempDirPrefix);
+  });
+
+  afterEach(async () => {
+    for (const c of clients.splice(0)) c.close();
+    await Promise.all(running.splice(0).map((ca) => ca.kill9()));
+    await dir?.cleanup();
+  });
+
+  const suite: CaProcessSuite = {
+    get dir(): TempDir {
+      if (dir === undefined) throw new Error("the suite's temp dir exists only during a test");
+      return dir;
+    },
+    get nats(): NatsServer {
+      if (nats === undefined) throw new Error("the suite's nats-server is not started yet");
+      return nats;
+    },
+    async start(params = {}) {
+      const ca = await startCaProcess({ ...params, workDir: suite.dir.path });
+      running.push(ca);
+      return ca;
+    },
+    adminClients(ca) {
+      const c = ca.adminClients();
+      clients.push(c);
+      return c;
+    },
+  };
+  return suite;
 }
