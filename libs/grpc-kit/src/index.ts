@@ -15,6 +15,7 @@ export {
   statusForErrorKind,
   type ErrorMiddlewareDeps,
 } from "./errors";
+export { toGrpcJsServiceDefinition, type GrpcJsServiceDefinition } from "./grpc-js-definition";
 export { GrpcLogKeys } from "./log-keys";
 export { createNoopGrpcLogger, type GrpcLogger } from "./logger";
 export { loggingMiddleware, type LoggingMiddlewareDeps } from "./logging-middleware";
