@@ -1,11 +1,20 @@
 // Workload attestors against real processes (/proc) and a kubelet stand-in; the PID-reuse guard.
 import { createHash } from "node:crypto";
-import { mkdirSync, readFileSync, readdirSync, realpathSync, writeFileSync } from "node:fs";
+import {
+  chmodSync,
+  mkdirSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  writeFileSync,
+} from "node:fs";
 import { readlink } from "node:fs/promises";
+import { createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { isMeshidError } from "@meshid/errors";
 import { formatSelector, type Selector } from "@meshid/spiffe";
+import { getPeerCredentials } from "@meshid/peercred";
 import { createNoopLogger } from "@meshid/telemetry";
 import {
   createTempDir,
@@ -129,6 +138,52 @@ describe("unix attestor (real /proc)", () => {
       groups.map((g) => `unix:supplementary_gid:${g}`).sort(),
     );
     if (IS_ROOT) expect(got).toEqual(expect.arrayContaining(["unix:user:root", "unix:group:root"]));
+  });
+
+  it("unix attestor – end to end with SO_PEERCRED: a uid-65534 process connecting to a Unix socket", async () => {
+    if (!IS_ROOT) {
+      throw new Error(
+        "this test requires root: it starts a client as uid 65534 with setpriv (run the agent tests as root)",
+      );
+    }
+    const dir = await createTempDir("agent-peercred-");
+    const server = createServer();
+    try {
+      chmodSync(dir.path, 0o755);
+      const socketPath = join(dir.path, "workload.sock");
+      const connected = new Promise<Socket>((resolve) => server.once("connection", resolve));
+      await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+      chmodSync(socketPath, 0o777);
+      const node = realpathSync(process.execPath);
+      const client = await spawnManaged(requireBinary("setpriv", "util-linux"), [
+        `--reuid=${NOBODY}`,
+        `--regid=${NOBODY}`,
+        "--groups=4243",
+        "--",
+        node,
+        "-e",
+        `require("node:net").connect(${JSON.stringify(socketPath)}); setInterval(() => {}, 1e6);`,
+      ]);
+      children.push(client);
+      const socket = await connected;
+      const peer = getPeerCredentials(socket);
+      expect(peer).toEqual({ pid: client.pid, uid: NOBODY, gid: NOBODY });
+      const selectors = await createUnixAttestor({ path: true }).attest(peer);
+      expect(texts(selectors)).toEqual(
+        [
+          `unix:uid:${NOBODY}`,
+          `unix:gid:${NOBODY}`,
+          "unix:user:nobody",
+          `unix:group:${await groupName(NOBODY)}`,
+          "unix:supplementary_gid:4243",
+          `unix:path:${node}`,
+        ].sort(),
+      );
+      socket.destroy();
+    } finally {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await dir.cleanup();
+    }
   });
 
   it("unix attestor – path and sha256 are off by default; names need passwd/group entries", async () => {
@@ -383,6 +438,23 @@ describe("k8s attestor (fake /proc, kubelet stand-in)", () => {
     );
   });
 
+  it("k8s attestor – an abort while waiting for the pod to be listed ends the attestation", async () => {
+    const controller = new AbortController();
+    const aborting: KubeletClient = {
+      async listPods(signal) {
+        const pods = await client().listPods(signal);
+        controller.abort(new Error("caller went away"));
+        return pods;
+      },
+    };
+    await expect(
+      attestorWith(aborting, 5).attest(
+        { pid: pidOf("containerd-cgroupfs-v1.txt"), uid: 0, gid: 0 },
+        controller.signal,
+      ),
+    ).rejects.toThrow("caller went away");
+  });
+
   it("k8s attestor – a process without /proc entry is process_gone", async () => {
     await expectCode(
       attestorWith(client()).attest({ pid: 999999, uid: 0, gid: 0 }),
@@ -402,6 +474,70 @@ describe("kubelet client", () => {
         createKubeletClient({ url: kubelet.url, token: "wrong" }).listPods(),
         "agent.attestation.kubelet_unavailable",
       );
+    } finally {
+      await kubelet.stop();
+    }
+  });
+
+  it("kubelet client – https: trusts caPem, refuses an unknown CA, or skips verification", async () => {
+    const dir = await createTempDir("agent-kubelet-tls-");
+    try {
+      const key = join(dir.path, "key.pem");
+      const cert = join(dir.path, "cert.pem");
+      const made = await runCommand("openssl", [
+        "req",
+        "-x509",
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=kubelet",
+        "-addext",
+        "subjectAltName=IP:127.0.0.1",
+        "-keyout",
+        key,
+        "-out",
+        cert,
+      ]);
+      expect(made.code).toBe(0);
+      const certPem = readFileSync(cert, "utf8");
+      const kubelet = await startKubeletStandIn({
+        tls: { certPem, keyPem: readFileSync(key, "utf8") },
+        pods: [{ metadata: { name: "p", namespace: "ns", uid: "u" } }],
+      });
+      try {
+        expect(kubelet.url).toMatch(/^https:/);
+        const trusted = await createKubeletClient({ url: kubelet.url, caPem: certPem }).listPods();
+        expect(trusted.map((p) => p.metadata?.name)).toEqual(["p"]);
+        await expectCode(
+          createKubeletClient({ url: kubelet.url }).listPods(),
+          "agent.attestation.kubelet_unavailable",
+        );
+        const skipped = await createKubeletClient({
+          url: kubelet.url,
+          insecureSkipVerify: true,
+        }).listPods();
+        expect(skipped).toHaveLength(1);
+      } finally {
+        await kubelet.stop();
+      }
+    } finally {
+      await dir.cleanup();
+    }
+  });
+
+  it("kubelet client – a caller's abort ends the request with the signal's reason", async () => {
+    const kubelet = await startKubeletStandIn();
+    try {
+      const controller = new AbortController();
+      controller.abort(new Error("caller went away"));
+      await expect(
+        createKubeletClient({ url: kubelet.url }).listPods(controller.signal),
+      ).rejects.toThrow("caller went away");
     } finally {
       await kubelet.stop();
     }

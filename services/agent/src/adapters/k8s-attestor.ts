@@ -39,6 +39,22 @@ interface PodMatch {
   readonly init: boolean;
 }
 
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return promise;
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => {
+      const reason: unknown = signal.reason;
+      reject(reason instanceof Error ? reason : new Error(String(reason)));
+    };
+    if (signal.aborted) {
+      onAbort();
+      return;
+    }
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
+}
+
 function runtimeIdOf(containerID: string | undefined): string | undefined {
   if (containerID === undefined) return undefined;
   const sep = containerID.indexOf("://");
@@ -124,9 +140,11 @@ export function createK8sAttestor(params: CreateK8sAttestorParams): WorkloadAtte
   // Concurrent attestations share one in-flight request.
   let inflight: Promise<KubeletPod[]> | undefined;
 
+  // The shared request is not tied to one caller's signal (the client has its own timeout);
+  // each caller stops waiting when its own signal aborts.
   const fetchPods = (signal?: AbortSignal): Promise<KubeletPod[]> => {
     inflight ??= params.kubelet
-      .listPods(signal)
+      .listPods()
       .then((pods) => {
         cache = { pods, fetchedAtMs: nowMs() };
         return pods;
@@ -134,7 +152,7 @@ export function createK8sAttestor(params: CreateK8sAttestorParams): WorkloadAtte
       .finally(() => {
         inflight = undefined;
       });
-    return inflight;
+    return untilAborted(inflight, signal);
   };
 
   const lookup = async (containerId: string, signal?: AbortSignal): Promise<PodMatch[]> => {
@@ -152,7 +170,12 @@ export function createK8sAttestor(params: CreateK8sAttestorParams): WorkloadAtte
         signal?.throwIfAborted();
         lastError = err instanceof Error ? err : new Error(String(err));
       }
-      if (attempt < attempts) await sleep(retry.delayMs, undefined, { signal });
+      if (attempt < attempts) {
+        await sleep(retry.delayMs, undefined, { signal }).catch((err: unknown) => {
+          signal?.throwIfAborted();
+          throw err;
+        });
+      }
     }
     if (lastError !== undefined) throw lastError;
     return [];
