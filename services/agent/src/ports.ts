@@ -67,3 +67,87 @@ export interface EventSink {
     options?: PublishEventOptions,
   ): Promise<unknown>;
 }
+
+/** PEM TLS material of the agent's own SVID (the shape of grpc-kit's `TlsMaterial`). */
+export interface AgentTlsMaterial {
+  /** Leaf first, then intermediates, PEM. */
+  readonly certChainPem: string;
+  /** PKCS#8 PEM. Never logged. */
+  readonly keyPem: string;
+  /** The trust bundle verifying the CA, PEM. */
+  readonly bundlePem: string;
+}
+
+/** An X509-SVID the CA signed for the agent itself. */
+export interface SignedAgentSvid {
+  /** Leaf first, DER. */
+  readonly certChainDer: readonly Uint8Array[];
+  readonly serialHex: string;
+  readonly expiresAt: Date;
+}
+
+/** Parameters of {@link AgentAttestationClient.attest}. */
+export interface AttestAgentParams {
+  readonly attestationType: "join_token" | "k8s_psat";
+  /** The join token or the projected service-account token. Never logged. */
+  readonly token: string;
+  /** k8s_psat: the cluster name configured on the CA; "" for join_token. */
+  readonly cluster: string;
+  /** PKCS#10 CSR (DER) for the agent's new key. */
+  readonly csrDer: Uint8Array;
+  /** Bundle (PEM) the CA's server certificate must chain to: no client certificate is sent. */
+  readonly bundlePem: string;
+}
+
+/** Result of {@link AgentAttestationClient.attest}. */
+export interface AttestAgentResult {
+  readonly svid: SignedAgentSvid;
+  /** The bundle the agent must use from now on. */
+  readonly bundle: AgentBundle;
+}
+
+/** Parameters of {@link AgentAttestationClient.renew}. */
+export interface RenewAgentParams {
+  /** PKCS#10 CSR (DER) for the agent's new key. */
+  readonly csrDer: Uint8Array;
+  /** The agent's current SVID (mTLS client certificate) and bundle. */
+  readonly tls: AgentTlsMaterial;
+}
+
+/**
+ * The CA's node attestation API. Failures are MeshidErrors carrying the CA's error code
+ * (`ca.agent.banned`, `ca.authz.agent_unknown`, …).
+ */
+export interface AgentAttestationClient {
+  /** AttestAgent over server-authenticated TLS. */
+  attest(params: AttestAgentParams, signal?: AbortSignal): Promise<AttestAgentResult>;
+  /** RenewAgent over mTLS with the current agent SVID. */
+  renew(params: RenewAgentParams, signal?: AbortSignal): Promise<SignedAgentSvid>;
+}
+
+/** What the agent keeps on disk about itself. */
+export interface PersistedAgentIdentity {
+  /** Leaf first, DER. */
+  readonly certChainDer: readonly Uint8Array[];
+  /** PKCS#8 DER of the SVID's key. */
+  readonly privateKeyPkcs8Der: Uint8Array;
+  /** The bundle the agent last saw. */
+  readonly bundle: AgentBundle;
+}
+
+/** Persists the agent's own SVID, key and last bundle across restarts. */
+export interface AgentIdentityStore {
+  /** The saved identity, or undefined when none was saved. Throws when files are unsafe. */
+  load(): Promise<PersistedAgentIdentity | undefined>;
+  /** Replaces the saved identity atomically. */
+  save(identity: PersistedAgentIdentity): Promise<void>;
+}
+
+/** Supplies the node attestation credential (join token, or PSAT re-read from its file). */
+export interface NodeAttestationTokenSource {
+  readonly attestationType: "join_token" | "k8s_psat";
+  /** k8s_psat cluster name; "" for join_token. */
+  readonly cluster: string;
+  /** The token to present now. Never logged. */
+  token(signal?: AbortSignal): Promise<string>;
+}
