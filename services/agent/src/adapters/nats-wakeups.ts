@@ -25,6 +25,8 @@ export interface StartNatsWakeupsParams {
 export interface NatsWakeups extends AsyncIterable<number> {
   /** True while connected to NATS. */
   connected(): boolean;
+  /** The NATS connection once made (for publishing events), else undefined. */
+  connection(): NatsConnection | undefined;
   /** Unsubscribes, closes the connection and ends the iteration. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -151,6 +153,7 @@ export function startNatsWakeups(params: StartNatsWakeupsParams): NatsWakeups {
 
   return {
     connected: () => isConnected,
+    connection: () => nc,
     close,
     async *[Symbol.asyncIterator]() {
       if (iterated) throw new Error("NATS wake-ups: iterate only once");

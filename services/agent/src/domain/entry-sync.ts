@@ -9,9 +9,9 @@ export const DEFAULT_SYNC_RETRY_INITIAL_MS = 200;
 /** Default longest retry delay after failed syncs (10 s). */
 export const DEFAULT_SYNC_RETRY_MAX_MS = 10_000;
 /** Gauge: seconds since the last successful entry sync (the agent's sync lag). */
-export const METRIC_SYNC_LAG = "meshid.agent.sync.lag";
+export const METRIC_SYNC_LAG = "meshid_agent_sync_lag_seconds";
 /** Counter: entry syncs by `kind` (full, delta) and `outcome` (ok, error). */
-export const METRIC_SYNCS = "meshid.agent.syncs";
+export const METRIC_SYNCS = "meshid_agent_entry_syncs_total";
 
 /** Dependencies of {@link createEntrySync}. */
 export interface EntrySyncDeps {
@@ -110,7 +110,7 @@ function sameEntries(
  * reconcile interval, on a wake-up hint of 0 and after a failed attempt (the CA connection may
  * have been re-established). Triggers collapse into one running sync plus one pending; a
  * trigger during a sync schedules another, so no change is lost. Failed syncs are retried
- * with exponential backoff. Reports `meshid.agent.sync.lag` (seconds since the last success).
+ * with exponential backoff. Reports `meshid_agent_sync_lag_seconds` (seconds since the last success).
  */
 export function createEntrySync(deps: EntrySyncDeps): EntrySync {
   const { caClient, clock, onEntries } = deps;
