@@ -22,6 +22,7 @@ import {
   createTestCa,
   requireBinary,
   runCommand,
+  type FakeClock,
   type TempDir,
   type TestCa,
 } from "@meshid/testkit";
@@ -129,6 +130,7 @@ describe("Workload API server (Unix socket, real attestation and SVID cache)", (
   let socketPath: string;
   let endpoint: string;
   let log: MemoryLogger;
+  let clock: FakeClock;
   const entries = new Map<string, AgentEntry>();
   const cacheStop = new AbortController();
   let cacheRunning: Promise<void>;
@@ -150,8 +152,12 @@ describe("Workload API server (Unix socket, real attestation and SVID cache)", (
     endpoint = `unix://${socketPath}`;
     ca = await createTestCa({ trustDomain: TD });
     const intermediate = await ca.issueIntermediate();
-    const clock = createFakeClock(new Date());
-    const caClient = createTestCaClient({ ca, getEntry: (id) => entries.get(id) });
+    clock = createFakeClock(new Date());
+    const caClient = createTestCaClient({
+      ca,
+      getEntry: (id) => entries.get(id),
+      now: () => clock.now(),
+    });
     // SVIDs are signed by an intermediate: the chain sent is leaf + intermediate, leaf first.
     caClient.useAuthority({
       certDer: intermediate.certDer,
@@ -255,9 +261,22 @@ describe("Workload API server (Unix socket, real attestation and SVID cache)", (
       spiffeIds: [`spiffe://${TD}/workload/nobody`, `spiffe://${TD}/workload/nobody-group`].sort(),
       complete: true,
     });
-    // Same uid but another gid: only the entry that does not need the gid.
-    const otherGid = await fetchAsUid(endpoint, NOBODY, 4321);
+  });
+
+  it("FetchX509SVID – callers of different uids at once each get only their own SVIDs", async () => {
+    const [nobody, otherGid, unregistered, root] = await Promise.all([
+      fetchAsUid(endpoint, NOBODY),
+      // Same uid, another gid: only the entry that does not need gid 65534.
+      fetchAsUid(endpoint, NOBODY, 4321),
+      fetchAsUid(endpoint, UNREGISTERED_UID),
+      client().fetchX509Svid().next(),
+    ]);
+    expect(nobody.spiffeIds).toEqual(
+      [`spiffe://${TD}/workload/nobody`, `spiffe://${TD}/workload/nobody-group`].sort(),
+    );
     expect(otherGid.spiffeIds).toEqual([`spiffe://${TD}/workload/nobody`]);
+    expect(unregistered).toMatchObject({ ok: false, code: status.PERMISSION_DENIED });
+    expect(idsOf(root)).toEqual([`spiffe://${TD}/workload/root`]);
   });
 
   it("FetchX509SVID – uid 0 in this process gets only its own SVID", async () => {
@@ -554,5 +573,25 @@ describe("Workload API server (Unix socket, real attestation and SVID cache)", (
         details: expect.stringMatching(/source unreachable/) as unknown,
       });
     });
+  });
+
+  // Last: it moves the agent's clock past every SVID's half-life.
+  it("FetchX509SVID – a rotation sends a new message with the new certificate", async () => {
+    const stream = client().fetchX509Svid();
+    const before = (await stream.next()).svids[0]!;
+    const beforeSerial = new X509Certificate(splitDerCertificates(before.x509Svid)[0]!)
+      .serialNumber;
+    await clock.advance(40 * 60 * 1000);
+    const after = await nextMatching(stream, (m) => !m.svids[0]!.x509Svid.equals(before.x509Svid));
+    const rotated = after.svids[0]!;
+    expect(rotated.spiffeId).toBe(before.spiffeId);
+    expect(new X509Certificate(splitDerCertificates(rotated.x509Svid)[0]!).serialNumber).not.toBe(
+      beforeSerial,
+    );
+    expect(rotated.x509SvidKey.equals(before.x509SvidKey)).toBe(false);
+    const key = createPrivateKey({ key: rotated.x509SvidKey, format: "der", type: "pkcs8" });
+    expect(
+      new X509Certificate(splitDerCertificates(rotated.x509Svid)[0]!).checkPrivateKey(key),
+    ).toBe(true);
   });
 });
