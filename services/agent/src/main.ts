@@ -1,0 +1,227 @@
+#!/usr/bin/env node
+// The meshid agent process (`meshid-agent`): the only file that reads process.env. It parses
+// the command line, loads the configuration, starts telemetry, the ops server (/healthz,
+// /readyz, /metrics) and the agent, and stops them gracefully on SIGTERM/SIGINT.
+import "reflect-metadata";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { CONFIG_ERROR_EXIT_CODE, ConfigError, configFileEnvVar } from "@meshid/config";
+import { isMeshidError } from "@meshid/errors";
+import {
+  LogKeys,
+  TELEMETRY_UNSUPPORTED_CODE,
+  createLogger,
+  startOpsServer,
+  startTelemetry,
+  type Logger,
+  type OpsServer,
+  type Telemetry,
+} from "@meshid/telemetry";
+import { startAgent, type RunningAgent } from "./agent";
+import { loadAgentConfig, type AgentConfig } from "./config";
+
+/** Exit code after a start-up failure or a crash. */
+export const STARTUP_FAILURE_EXIT_CODE = 1;
+
+/** Longest a graceful stop may take before the process exits anyway, in milliseconds. */
+export const SHUTDOWN_TIMEOUT_MS = 30_000;
+
+/** `service.name` of the agent's telemetry. */
+export const AGENT_SERVICE_NAME = "meshid-agent";
+
+const USAGE = `usage: meshid-agent [--config <file>]
+
+Starts the meshid agent. Settings come from the YAML file (--config, or the
+${configFileEnvVar("agent")} environment variable) and MESHID_AGENT_* environment variables.`;
+
+/** What the command line asked for. */
+export type AgentCommand =
+  | { readonly kind: "run"; readonly configFile?: string }
+  | { readonly kind: "help" }
+  | { readonly kind: "usage_error"; readonly message: string };
+
+/**
+ * Parses the agent's command line (`--config <file>`, `-c <file>`, `--help`); without
+ * `--config` the file named by `MESHID_AGENT_CONFIG_FILE` in `env` is used, if any. Never throws.
+ */
+export function parseAgentCommand(
+  argv: readonly string[],
+  env: Readonly<Record<string, string | undefined>>,
+): AgentCommand {
+  let values: { config?: string; help?: boolean };
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        config: { type: "string", short: "c" },
+        help: { type: "boolean", short: "h" },
+      },
+      allowPositionals: false,
+      strict: true,
+    }));
+  } catch (err) {
+    return { kind: "usage_error", message: (err as Error).message };
+  }
+  if (values.help === true) return { kind: "help" };
+  if (values.config === "") return { kind: "usage_error", message: "--config needs a file" };
+  const fromEnv = env[configFileEnvVar("agent")];
+  const configFile = values.config ?? (fromEnv === "" ? undefined : fromEnv);
+  return configFile === undefined ? { kind: "run" } : { kind: "run", configFile };
+}
+
+function packageVersion(): string | undefined {
+  try {
+    const pkg = JSON.parse(readFileSync(join(__dirname, "..", "package.json"), "utf8")) as {
+      version?: unknown;
+    };
+    return typeof pkg.version === "string" ? pkg.version : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Signal numbers for the 128+n exit code of an immediate stop. */
+const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGTERM: 15 };
+
+/** Runs the agent until a signal stops it; resolves with the process exit code. */
+async function run(): Promise<number> {
+  const command = parseAgentCommand(process.argv.slice(2), process.env);
+  if (command.kind === "help") {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (command.kind === "usage_error") {
+    process.stderr.write(`meshid-agent: ${command.message}\n${USAGE}\n`);
+    return CONFIG_ERROR_EXIT_CODE;
+  }
+
+  let config: AgentConfig;
+  try {
+    config = loadAgentConfig({
+      ...(command.configFile === undefined ? {} : { file: command.configFile }),
+      env: process.env,
+    });
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      return CONFIG_ERROR_EXIT_CODE;
+    }
+    throw err;
+  }
+
+  const logger = createLogger({ service: "agent", level: config.logLevel });
+  const stop = new AbortController();
+  let signalCount = 0;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signalCount += 1;
+    if (signalCount > 1) {
+      logger.warn({ signal }, "second signal: exiting now");
+      process.exit(128 + (SIGNAL_NUMBERS[signal] ?? 0));
+    }
+    logger.info({ signal }, "signal received: stopping");
+    stop.abort(new Error(`stopped by ${signal}`));
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+
+  let telemetry: Telemetry | undefined;
+  let ops: OpsServer | undefined;
+  let agent: RunningAgent | undefined;
+  const shutdown = async (): Promise<void> => {
+    // The agent first (workloads lose their streams), then the probes.
+    const results = await Promise.allSettled([agent?.stop()]);
+    results.push(...(await Promise.allSettled([ops?.close()])));
+    await telemetry?.shutdown().catch((err: unknown) => {
+      logger.warn({ [LogKeys.err]: err }, "telemetry shutdown failed");
+    });
+    for (const result of results) {
+      if (result.status === "rejected") {
+        const reason: unknown = result.reason;
+        logger.warn({ [LogKeys.err]: reason }, "stop failed");
+      }
+    }
+  };
+
+  try {
+    try {
+      telemetry = await startTelemetry({
+        serviceName: AGENT_SERVICE_NAME,
+        serviceVersion: packageVersion(),
+        env: process.env,
+        logger,
+      });
+    } catch (err) {
+      if (isMeshidError(err, TELEMETRY_UNSUPPORTED_CODE)) {
+        process.stderr.write(`invalid telemetry configuration: ${errorMessage(err)}\n`);
+        return CONFIG_ERROR_EXIT_CODE;
+      }
+      throw err;
+    }
+    ops = await startOpsServer({
+      host: config.ops.listen.host,
+      port: config.ops.listen.port,
+      isReady: () => agent?.ready() ?? false,
+      metrics: telemetry.metrics,
+      logger,
+    });
+    logger.info({ [LogKeys.address]: ops.url }, "ops server listening");
+    agent = await startAgent({ config, logger, signal: stop.signal });
+    logger.info(
+      {
+        agentId: agent.agentId,
+        workloadSocketPath: agent.workloadSocketPath,
+        opsUrl: ops.url,
+        [LogKeys.trustDomain]: config.trustDomain,
+      },
+      "agent serving the Workload API",
+    );
+  } catch (err) {
+    if (stop.signal.aborted) {
+      logger.info({ [LogKeys.err]: err }, "start-up interrupted by a signal");
+      await shutdown();
+      return 0;
+    }
+    logger.fatal({ [LogKeys.err]: err }, `agent start-up failed: ${errorMessage(err)}`);
+    await shutdown();
+    return STARTUP_FAILURE_EXIT_CODE;
+  }
+
+  if (!stop.signal.aborted) {
+    await new Promise<void>((resolve) =>
+      stop.signal.addEventListener("abort", () => resolve(), { once: true }),
+    );
+  }
+  const timer = setTimeout(() => {
+    logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, "graceful stop timed out: exiting");
+    process.exit(STARTUP_FAILURE_EXIT_CODE);
+  }, SHUTDOWN_TIMEOUT_MS);
+  timer.unref();
+  await shutdown();
+  clearTimeout(timer);
+  logger.info("agent stopped");
+  return 0;
+}
+
+function fail(logger: Pick<Logger, "fatal"> | undefined, what: string, err: unknown): never {
+  if (logger !== undefined) logger.fatal({ [LogKeys.err]: err }, `${what}: ${errorMessage(err)}`);
+  else process.stderr.write(`meshid-agent: ${what}: ${errorMessage(err)}\n`);
+  process.exit(STARTUP_FAILURE_EXIT_CODE);
+}
+
+if (require.main === module) {
+  process.on("unhandledRejection", (reason) => fail(undefined, "unhandled rejection", reason));
+  process.on("uncaughtException", (err) => fail(undefined, "uncaught exception", err));
+  run().then(
+    (code) => {
+      process.exitCode = code;
+      // Anything left (a stray timer or socket) must not keep a stopped agent alive.
+      setImmediate(() => process.exit(code)).unref();
+    },
+    (err: unknown) => fail(undefined, "crashed", err),
+  );
+}
