@@ -411,6 +411,10 @@ describe("svid cache", () => {
     expect(after.get("a1")?.serialHex).not.toBe(before.get("a1")?.serialHex);
     expect(after.get("a2")?.serialHex).not.toBe(before.get("a2")?.serialHex);
     expect(after.get("b1")).toBe(before.get("b1"));
+    // Chains of one authority share the intermediate's bytes instead of holding a copy each.
+    const [x, y] = [after.get("a1"), after.get("b1")];
+    expect(x?.certChainDer).toHaveLength(2);
+    expect(x?.certChainDer[1]).toBe(y?.certChainDer[1]);
     const reminted = h.caClient.calls.slice(callsBefore).flatMap((c) => c.entryIds);
     expect(reminted.sort()).toEqual(["a1", "a2"]);
     await expectAllValid(h);

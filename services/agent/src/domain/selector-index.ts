@@ -15,37 +15,47 @@ export interface SelectorIndex<T> {
 
 const EMPTY: ReadonlySet<never> = new Set<never>();
 
-/** Creates an empty {@link SelectorIndex}. Empty buckets are dropped to keep memory small. */
-export function createSelectorIndex<T>(): SelectorIndex<T> {
-  const buckets = new Map<string, Set<T>>();
+/**
+ * Creates an empty {@link SelectorIndex}. A key held by one item stores the item itself (most
+ * selector keys are held by one entry or one workload: a Set each would cost ~200 bytes);
+ * empty buckets are dropped.
+ */
+export function createSelectorIndex<T extends object>(): SelectorIndex<T> {
+  const buckets = new Map<string, T | Set<T>>();
+  const bucketOf = (key: string): ReadonlySet<T> | undefined => {
+    const bucket = buckets.get(key);
+    return bucket === undefined ? undefined : bucket instanceof Set ? bucket : new Set([bucket]);
+  };
   return {
     add(item, keys) {
       for (const key of keys) {
-        let bucket = buckets.get(key);
-        if (bucket === undefined) {
-          bucket = new Set();
-          buckets.set(key, bucket);
-        }
-        bucket.add(item);
+        const bucket = buckets.get(key);
+        if (bucket === undefined) buckets.set(key, item);
+        else if (bucket instanceof Set) bucket.add(item);
+        else if (bucket !== item) buckets.set(key, new Set([bucket, item]));
       }
     },
     remove(item, keys) {
       for (const key of keys) {
         const bucket = buckets.get(key);
-        if (bucket === undefined) continue;
-        bucket.delete(item);
-        if (bucket.size === 0) buckets.delete(key);
+        if (bucket === item) {
+          buckets.delete(key);
+        } else if (bucket instanceof Set) {
+          bucket.delete(item);
+          if (bucket.size === 1) buckets.set(key, bucket.values().next().value as T);
+        }
       }
     },
-    get: (key) => buckets.get(key) ?? EMPTY,
+    get: (key) => bucketOf(key) ?? EMPTY,
     smallest(keys) {
-      let best: ReadonlySet<T> | undefined;
+      let best: T | Set<T> | undefined;
       for (const key of keys) {
         const bucket = buckets.get(key);
         if (bucket === undefined) return EMPTY;
-        if (best === undefined || bucket.size < best.size) best = bucket;
+        if (!(bucket instanceof Set)) return new Set([bucket]);
+        if (best === undefined || (best instanceof Set && bucket.size < best.size)) best = bucket;
       }
-      return best ?? EMPTY;
+      return best === undefined ? EMPTY : best instanceof Set ? best : new Set([best]);
     },
   };
 }

@@ -11,6 +11,7 @@ import { getMeter, LogKeys, type Logger } from "@meshid/telemetry";
 import type { WatchIdentityOptions, WorkloadIdentitySource } from "../api/deps";
 import type { CaClient, Clock, EventSink } from "../ports";
 import { readAuthorityKeyId } from "./authority-key-id";
+import { CachedSvidRecord } from "./cached-svid-record";
 import { computeRetryDelayMs, computeRotateAt } from "./rotation-time";
 import { createSelectorIndex } from "./selector-index";
 import type { AgentBundle, AgentEntry, CachedSvid, WorkloadIdentity } from "./types";
@@ -25,6 +26,9 @@ export const DEFAULT_MINT_WAIT_MS = 5_000;
 export const DEFAULT_RETRY_BACKOFF_MS = Object.freeze({ min: 500, max: 30_000 });
 /** Longest the minting loop sleeps without work (it wakes on new work at once anyway). */
 export const IDLE_SLEEP_MS = 60_000;
+
+/** Intermediate certificates shared between cached chains (older ones are copied per SVID). */
+const MAX_INTERNED_INTERMEDIATES = 16;
 
 /** Metric: SVIDs held by the cache (gauge). */
 export const METRIC_SVIDS_CACHED = "meshid_agent_svids_cached";
@@ -96,7 +100,7 @@ interface EntryState {
   entry: AgentEntry;
   /** Sorted, deduplicated selector keys of the entry. */
   keys: readonly string[];
-  svid: CachedSvid | undefined;
+  svid: CachedSvidRecord | undefined;
   /** Bumped on every change, so a mint started before the change is discarded. */
   generation: number;
   /** Needs a (re-)mint regardless of rotateAt (new, changed, tainted). */
@@ -121,7 +125,8 @@ interface BundleWatcher {
 }
 
 function entryKeys(selectors: readonly Selector[]): string[] {
-  return [...new Set(selectors.map(selectorKey))].sort();
+  // slice() trims the array to its length: one small array per entry and watcher.
+  return [...new Set(selectors.map(selectorKey))].sort().slice();
 }
 
 function sameKeys(a: readonly string[], b: readonly string[]): boolean {
@@ -158,6 +163,16 @@ function waitDirty(w: { dirty: boolean; wake: (() => void) | undefined }): Promi
   });
 }
 
+/**
+ * A copy of `der` when it is a view into a larger buffer (e.g. a whole gRPC response), so a
+ * cached SVID never keeps a batch's bytes alive.
+ */
+function ownDer(der: Uint8Array): Uint8Array {
+  return der.byteOffset === 0 && der.byteLength === der.buffer.byteLength
+    ? der
+    : new Uint8Array(der);
+}
+
 function errorFields(err: unknown): Record<string, unknown> {
   return err instanceof MeshidError
     ? { code: err.code, message: err.message }
@@ -185,6 +200,16 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
   let matchChecks = 0;
   let notifications = 0;
   let caCalls = 0;
+  /** Intermediates seen recently: every SVID of one authority shares the same bytes. */
+  const intermediates: Uint8Array[] = [];
+
+  function internDer(der: Uint8Array): Uint8Array {
+    for (const known of intermediates) if (Buffer.compare(known, der) === 0) return known;
+    const own = ownDer(der);
+    intermediates.unshift(own);
+    if (intermediates.length > MAX_INTERNED_INTERMEDIATES) intermediates.pop();
+    return own;
+  }
   let wakeLoop: (() => void) | undefined;
   let workSignalled = false;
 
@@ -204,7 +229,7 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
       const nowMs = deps.clock.now().getTime();
       for (const state of entries.values()) {
         if (state.svid === undefined) continue;
-        r.observe((state.svid.notAfter.getTime() - nowMs) / 1000, {
+        r.observe((state.svid.notAfterMs - nowMs) / 1000, {
           spiffe_id: state.svid.spiffeId,
         });
       }
@@ -253,7 +278,7 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
     entryIndex.remove(state, state.keys);
   }
 
-  function setSvid(state: EntryState, svid: CachedSvid | undefined): void {
+  function setSvid(state: EntryState, svid: CachedSvidRecord | undefined): void {
     if (state.svid === undefined && svid !== undefined) cachedCount++;
     if (state.svid !== undefined && svid === undefined) cachedCount--;
     state.svid = svid;
@@ -331,7 +356,7 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
 
   function isDue(state: EntryState, nowMs: number): boolean {
     if (state.retryAtMs > nowMs) return false;
-    return state.needsMint || state.svid === undefined || state.svid.rotateAt.getTime() <= nowMs;
+    return state.needsMint || state.svid === undefined || state.svid.rotateAtMs <= nowMs;
   }
 
   function nextDueMs(): number {
@@ -342,7 +367,7 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
           ? state.retryAtMs
           : state.needsMint || state.svid === undefined
             ? 0
-            : state.svid.rotateAt.getTime();
+            : state.svid.rotateAtMs;
       if (at < next) next = at;
     }
     return next;
@@ -360,7 +385,7 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
       });
   }
 
-  function publishRotated(svid: CachedSvid): void {
+  function publishRotated(svid: CachedSvidRecord): void {
     const id = parseSpiffeId(svid.spiffeId);
     void deps.events
       .publish("svid.rotated", {
@@ -441,23 +466,31 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
         if (leaf === undefined)
           throw new MeshidError("internal", "agent.svid.malformed", "empty certificate chain");
         const info = readCertificateInfo(leaf);
-        const svid: CachedSvid = {
+        // Leaf and key share one allocation: one backing store per SVID instead of two.
+        const key = keys[i] as Uint8Array;
+        const both = new Uint8Array(leaf.byteLength + key.byteLength);
+        both.set(leaf, 0);
+        both.set(key, leaf.byteLength);
+        const leafDer = both.subarray(0, leaf.byteLength);
+        const keyDer = both.subarray(leaf.byteLength);
+        const svid = new CachedSvidRecord({
           entryId: state.entry.id,
           spiffeId: state.entry.spiffeId,
           hint: state.entry.hint,
-          certChainDer: result.certChainDer,
-          privateKeyPkcs8Der: keys[i] as Uint8Array,
+          // map() allocates exactly the chain's length (a spread over-allocates the elements).
+          certChainDer: result.certChainDer.map((der, n) => (n === 0 ? leafDer : internDer(der))),
+          privateKeyPkcs8Der: keyDer,
           serialHex: result.serialHex.toLowerCase(),
-          notBefore: info.notBefore,
-          notAfter: info.notAfter,
-          rotateAt: computeRotateAt({
+          notBeforeMs: info.notBefore.getTime(),
+          notAfterMs: info.notAfter.getTime(),
+          rotateAtMs: computeRotateAt({
             notBefore: info.notBefore,
             notAfter: info.notAfter,
             random: random(),
-          }),
+          }).getTime(),
           authorityId: readAuthorityKeyId(leaf),
           entryRevision: state.entry.revision,
-        };
+        });
         state.needsMint = false;
         state.attempts = 0;
         state.retryAtMs = 0;
@@ -658,7 +691,7 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
       let pending = 0;
       const nowMs = deps.clock.now().getTime();
       for (const state of entries.values()) {
-        if (state.needsMint || state.svid === undefined || state.svid.rotateAt.getTime() <= nowMs) {
+        if (state.needsMint || state.svid === undefined || state.svid.rotateAtMs <= nowMs) {
           pending++;
         }
       }
