@@ -325,35 +325,45 @@ export function createAgentIdentity<S extends AgentTlsMaterialSink>(
   const tryReuse = async (): Promise<boolean> => {
     const persisted = await store.load();
     if (persisted === undefined) return false;
-    const at = clock.now();
-    const candidates = [persisted.bundle, bootstrapBundle].filter(
-      (b): b is AgentBundle => b !== undefined && b.trustDomain === trustDomain,
-    );
-    for (const b of candidates) {
-      try {
-        const v = await validateX509Svid({
-          chain: persisted.certChainDer,
-          bundle: bundleOf(b, trustDomain),
-          at,
-        });
-        const svid = snapshot(v, persisted.certChainDer);
-        const bundle = b === persisted.bundle ? b : unionBundle(b, persisted.bundle);
-        await install({ svid, privateKeyPkcs8Der: persisted.privateKeyPkcs8Der }, bundle);
-        logger.info(
-          {
-            [LogKeys.spiffeId]: svid.spiffeId,
-            [LogKeys.serialNumber]: svid.serialHex,
-            [LogKeys.notAfter]: svid.notAfter.toISOString(),
-          },
-          "agent reuses its persisted SVID",
-        );
-        return true;
-      } catch (err) {
-        logger.debug({ [LogKeys.err]: err }, "persisted agent SVID does not validate");
-      }
+    const bundle = persisted.bundle;
+    const boot = bootstrapBundle;
+    // A bundle file sharing no authority with the persisted bundle means the CA's trust root
+    // was replaced: the persisted SVID is worthless even if it is unexpired.
+    const sameRoot =
+      boot === undefined ||
+      boot.x509AuthoritiesDer.some((a) => bundle.x509AuthoritiesDer.some((b) => sameDer(a, b)));
+    if (bundle.trustDomain !== trustDomain || !sameRoot) {
+      logger.warn(
+        { [LogKeys.trustDomain]: bundle.trustDomain },
+        "the bundle file trusts none of the persisted bundle's authorities; attesting again",
+      );
+      return false;
     }
-    logger.info("persisted agent SVID is expired or does not chain to the bundle; attesting");
-    return false;
+    let v: ValidatedX509Svid;
+    try {
+      v = await validateX509Svid({
+        chain: persisted.certChainDer,
+        bundle: bundleOf(bundle, trustDomain),
+        at: clock.now(),
+      });
+    } catch (err) {
+      logger.info(
+        { [LogKeys.err]: err },
+        "persisted agent SVID is expired or does not chain to its bundle; attesting again",
+      );
+      return false;
+    }
+    const svid = snapshot(v, persisted.certChainDer);
+    await install({ svid, privateKeyPkcs8Der: persisted.privateKeyPkcs8Der }, bundle);
+    logger.info(
+      {
+        [LogKeys.spiffeId]: svid.spiffeId,
+        [LogKeys.serialNumber]: svid.serialHex,
+        [LogKeys.notAfter]: svid.notAfter.toISOString(),
+      },
+      "agent reuses its persisted SVID",
+    );
+    return true;
   };
 
   return {
