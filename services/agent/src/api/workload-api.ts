@@ -11,6 +11,7 @@ import {
 import { MeshidError, isMeshidError } from "@meshid/errors";
 import { statusForErrorKind } from "@meshid/grpc-kit";
 import type { spiffeWorkload } from "@meshid/proto";
+import type { Selector } from "@meshid/spiffe";
 import { LogKeys, getMeter, type Logger } from "@meshid/telemetry";
 import type { Meter } from "@opentelemetry/api";
 import type { AgentBundle, WorkloadIdentity, WorkloadProcess } from "../domain/types";
@@ -52,8 +53,6 @@ export const WorkloadApiErrorCode = {
   overloaded: "agent.workload_api.overloaded",
   /** The server is shutting down or the identity source stopped (UNAVAILABLE). */
   shuttingDown: "agent.workload_api.shutting_down",
-  /** JWT-SVID methods (UNIMPLEMENTED). */
-  jwtUnimplemented: "agent.workload_api.jwt_unimplemented",
 } as const;
 
 /** Message of the JWT methods' UNIMPLEMENTED status. */
@@ -225,10 +224,7 @@ export function createWorkloadApiHandlers(deps: WorkloadApiDeps): WorkloadApiHan
   async function attestCaller(
     peer: string,
     signal: AbortSignal,
-  ): Promise<{
-    process: WorkloadProcess;
-    selectors: Awaited<ReturnType<WorkloadAttestation["attest"]>>;
-  }> {
+  ): Promise<{ process: WorkloadProcess; selectors: Selector[] }> {
     const process = peerProcess(peer);
     if (process === undefined) {
       throw new MeshidError(
