@@ -1,6 +1,7 @@
 // The agent assembly: identity → CA client → bundle → SVID cache → entry sync → attestors →
 // Workload API server, and the graceful stop in reverse order.
 import { readFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { createEventPublisher, type EventPublisher } from "@meshid/events";
 import { createMutableSvidSource, type MutableSvidSource } from "@meshid/grpc-kit";
 import { LogKeys, type Logger } from "@meshid/telemetry";
@@ -139,7 +140,7 @@ function createNatsEventSink(wakeups: NatsWakeups | undefined, logger: Logger): 
       const nc = wakeups?.connection();
       if (nc === undefined || nc.isClosed()) return Promise.resolve(undefined);
       if (publisher === undefined || publisherConn !== nc) {
-        publisher = createEventPublisher({ nc, source: "meshid/agent", logger });
+        publisher = createEventPublisher({ nc, source: `meshid/agent/${hostname()}`, logger });
         publisherConn = nc;
       }
       return publisher.publish(type, payload, options);

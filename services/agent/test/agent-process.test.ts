@@ -1,0 +1,94 @@
+// The meshid-agent process (dist/main.js) against the built CA: config errors, probes, SIGTERM.
+import { existsSync } from "node:fs";
+import { chmod, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  createTempDir,
+  getFreePort,
+  runCommand,
+  spawnManaged,
+  type ManagedProcess,
+  type TempDir,
+} from "@meshid/testkit";
+// Not yet exported from @meshid/testkit's index (see test/README.md).
+import { startMeshidCa, type MeshidCaProcess } from "../../../libs/testkit/src/meshid-ca-process";
+
+jest.setTimeout(120_000);
+
+/** The built agent; build with `npx turbo run build --filter=@meshid/agent...`. */
+const AGENT_MAIN = join(__dirname, "..", "dist", "main.js");
+
+/** Environment without any MESHID_AGENT_* or OTEL_* variable of ours. */
+function cleanEnv(): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (!name.startsWith("MESHID_AGENT_") && !name.startsWith("OTEL_")) env[name] = value;
+  }
+  return env;
+}
+
+describe("agent process", () => {
+  let dir: TempDir;
+  let ca: MeshidCaProcess | undefined;
+  let agent: ManagedProcess | undefined;
+
+  beforeAll(async () => {
+    if (!existsSync(AGENT_MAIN)) {
+      throw new Error(`${AGENT_MAIN} is missing: build the agent first`);
+    }
+    dir = await createTempDir("agent-process");
+    await chmod(dir.path, 0o755);
+  });
+
+  afterAll(async () => {
+    await agent?.stop();
+    await ca?.stop();
+    await dir?.cleanup();
+  });
+
+  it("agent process – a config error exits 2 and names every problem", async () => {
+    const result = await runCommand(process.execPath, [AGENT_MAIN], {
+      env: { ...cleanEnv(), MESHID_AGENT_RECONCILE_INTERVAL: "soon" },
+    });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/caAddress/);
+    expect(result.stderr).toMatch(/reconcileInterval/);
+  });
+
+  it("agent process – attests, serves the Workload API and probes, then stops on SIGTERM", async () => {
+    ca = await startMeshidCa();
+    const opsPort = await getFreePort();
+    const socketPath = join(dir.path, "run", "workload.sock");
+    const configFile = join(dir.path, "agent.yaml");
+    // JSON is YAML.
+    await writeFile(
+      configFile,
+      JSON.stringify({
+        trustDomain: ca.trustDomain,
+        caAddress: ca.address,
+        caServerId: ca.serverId,
+        bundleFile: ca.bundleFile,
+        dataDir: join(dir.path, "data"),
+        attestation: { type: "join_token", joinToken: await ca.createJoinToken() },
+        workloadApi: { socketPath },
+        ops: { listen: `127.0.0.1:${opsPort}` },
+      }),
+    );
+    agent = await spawnManaged(process.execPath, [AGENT_MAIN, "--config", configFile], {
+      name: "meshid-agent",
+      env: cleanEnv(),
+    });
+    await agent.waitForOutput(/agent serving the Workload API/, { timeoutMs: 60_000 });
+    const base = `http://127.0.0.1:${opsPort}`;
+    expect((await fetch(`${base}/healthz`)).status).toBe(200);
+    expect((await fetch(`${base}/readyz`)).status).toBe(200);
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/meshid_agent_sync_lag_seconds/);
+    expect(existsSync(socketPath)).toBe(true);
+
+    const exit = await agent.stop();
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(agent.output()).toMatch(/agent stopped/);
+    expect(existsSync(socketPath)).toBe(false);
+  });
+});
