@@ -363,6 +363,23 @@ describe("svid cache", () => {
     await expectAllValid(h);
   });
 
+  it("svid cache – an entry whose selectors change moves from one watcher to the other", async () => {
+    const h = await setup();
+    h.entries.set("e1", entry("e1", [uid(1000)]));
+    h.sync();
+    h.start();
+    const w1000 = watch(h.cache, [uid(1000)]);
+    const w1001 = watch(h.cache, [uid(1001)]);
+    expect((await w1000.next()).svids.map((s) => s.entryId)).toEqual(["e1"]);
+    expect((await w1001.next()).svids).toEqual([]);
+    h.entries.set("e1", entry("e1", [uid(1001)], { revision: 2 }));
+    h.sync();
+    expect((await w1000.next()).svids).toEqual([]);
+    const moved = await nextMatching(w1001, (id) => id.svids[0]?.entryRevision === 2);
+    expect(moved.svids.map((s) => s.entryId)).toEqual(["e1"]);
+    await expectAllValid(h);
+  });
+
   it("svid cache – a removed entry is withdrawn at once and the watcher gets an identity without it", async () => {
     const h = await setup();
     h.entries.set("a", entry("a", [uid(1000)]));
@@ -588,8 +605,16 @@ describe("svid cache", () => {
     const abort = new AbortController();
     const running = h.cache.run(abort.signal);
     await until(() => h.clock.pendingSleeps() > 0, "loop asleep");
+    await expect(h.cache.run(new AbortController().signal)).rejects.toMatchObject({
+      code: "agent.svid_cache.running",
+    });
     abort.abort();
     await running;
     expect(h.clock.pendingSleeps()).toBe(0);
+    // Once stopped it can run again.
+    const again = new AbortController();
+    const rerun = h.cache.run(again.signal);
+    again.abort();
+    await rerun;
   });
 });

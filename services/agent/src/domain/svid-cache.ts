@@ -88,6 +88,7 @@ export interface SvidCache extends WorkloadIdentitySource {
   /**
    * Runs the minting and rotation loop until `signal` aborts (then resolves). Mints pending
    * work at once in batches of at most `maxBatchSize`, re-mints each SVID at its `rotateAt`.
+   * Rejects with failed_precondition `agent.svid_cache.running` when a loop already runs.
    */
   run(signal: AbortSignal): Promise<void>;
   /** Current counters. */
@@ -212,6 +213,7 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
   }
   let wakeLoop: (() => void) | undefined;
   let workSignalled = false;
+  let running = false;
 
   const meter = getMeter(SVID_CACHE_METER);
   meter
@@ -516,6 +518,14 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
   }
 
   async function run(signal: AbortSignal): Promise<void> {
+    if (running) {
+      throw new MeshidError(
+        "failed_precondition",
+        "agent.svid_cache.running",
+        "the SVID cache loop is already running",
+      );
+    }
+    running = true;
     const onAbort = (): void => signalWork();
     signal.addEventListener("abort", onAbort, { once: true });
     try {
@@ -550,6 +560,7 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
         sleepAbort.abort();
       }
     } finally {
+      running = false;
       signal.removeEventListener("abort", onAbort);
     }
   }
