@@ -1,5 +1,5 @@
 import { MeshidError } from "@meshid/errors";
-import { createX509SvidIssuer, pemToCertificates } from "@meshid/pki";
+import { createX509SvidIssuer, pemToCertificates, readCertificateInfo } from "@meshid/pki";
 import { createNoopLogger } from "@meshid/telemetry";
 import { createFakeClock, createTestCa, type FakeClock, type TestCa } from "@meshid/testkit";
 import type {
@@ -17,6 +17,11 @@ import {
   type AgentTlsMaterialSink,
 } from "./agent-identity";
 import type { AgentBundle } from "./types";
+
+/** The root's SKI: the authority key id of every SVID the test CA signs. */
+function readAuthorityKeyIdHex(c: TestCa): string {
+  return Buffer.from(readCertificateInfo(c.rootCertDer).subjectKeyId).toString("hex");
+}
 
 const TD = "example.org";
 const AGENT_ID = `spiffe://${TD}/meshid/agent/join_token/tok`;
@@ -293,5 +298,27 @@ describe("agent identity", () => {
     const sets = h.identity.svidSource().sets;
     expect(sets).toHaveLength(1);
     expect(pemToCertificates(sets[0]?.bundlePem ?? "")).toEqual(rotated.x509AuthoritiesDer);
+  });
+
+  it("agent identity – a bundle tainting the SVID's authority makes run renew at once", async () => {
+    const h = createHarness();
+    await h.identity.start();
+    const old = h.identity.current();
+    const r = await runUntilSleeping(h);
+    await h.identity.applyBundle({ ...agentBundle(ca, 5), taintedAuthorityIds: ["00ff"] });
+    await h.clock.whenSleeping(1);
+    expect(h.renews).toHaveLength(0);
+
+    await h.identity.applyBundle({
+      ...agentBundle(ca, 6),
+      taintedAuthorityIds: [readAuthorityKeyIdHex(ca)],
+    });
+    // The wake-up cancelled the pending sleep; the loop sleeps again once it has renewed.
+    expect(h.clock.pendingSleeps()).toBe(0);
+    await h.clock.whenSleeping(1);
+    expect(h.renews).toHaveLength(1);
+    expect(h.identity.current().serialHex).not.toBe(old.serialHex);
+    expect(h.clock.now().getTime()).toBeLessThan(old.rotateAt.getTime());
+    await r.stop();
   });
 });

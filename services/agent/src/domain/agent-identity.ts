@@ -19,6 +19,7 @@ import type {
   Clock,
   NodeAttestationTokenSource,
 } from "../ports";
+import { readAuthorityKeyId } from "./authority-key-id";
 import type { AgentBundle } from "./types";
 
 /** Default key type of the agent's own SVID. */
@@ -116,7 +117,8 @@ export interface AgentIdentity<S extends AgentTlsMaterialSink> {
   bundle(): AgentBundle;
   /**
    * Takes a new bundle (from the CA's WatchBundle): persisted and pushed to the TLS source. A
-   * bundle of another trust domain or an older sequence number is ignored.
+   * bundle of another trust domain or an older sequence number is ignored. When it taints the
+   * authority that signed the agent SVID, `run` renews the SVID at once.
    */
   applyBundle(bundle: AgentBundle): Promise<void>;
   status(): AgentIdentityStatus;
@@ -172,6 +174,9 @@ export function createAgentIdentity<S extends AgentTlsMaterialSink>(
   let bootstrapBundle: AgentBundle | undefined;
   let source: S | undefined;
   let lastError: { code: string; message: string } | undefined;
+  // Set when the SVID's signing authority is tainted: `run` renews at once instead of waiting.
+  let renewSoon = false;
+  let wake: AbortController | undefined;
   // Renewal, attestation and bundle changes persist and install one at a time.
   let queue: Promise<unknown> = Promise.resolve();
   const serialize = <T>(task: () => Promise<T>): Promise<T> => {
@@ -386,17 +391,21 @@ export function createAgentIdentity<S extends AgentTlsMaterialSink>(
       while (!signal.aborted && state !== "banned") {
         const h = held;
         if (h === undefined) return;
+        wake = new AbortController();
         try {
-          const waitMs = failures === 0 ? h.svid.rotateAt.getTime() - clock.now().getTime() : 0;
+          const sleepSignal = AbortSignal.any([signal, wake.signal]);
+          const waitMs = h.svid.rotateAt.getTime() - clock.now().getTime();
           if (failures > 0) {
-            await clock.sleep(Math.min(retryMaxMs, retryMinMs * 2 ** (failures - 1)), signal);
-          } else if (waitMs > 0) {
-            await clock.sleep(waitMs, signal);
+            await clock.sleep(Math.min(retryMaxMs, retryMinMs * 2 ** (failures - 1)), sleepSignal);
+          } else if (waitMs > 0 && !renewSoon) {
+            await clock.sleep(waitMs, sleepSignal);
           }
         } catch {
-          break; // aborted
+          // Aborted: by the caller (stop) or by a wake-up (renew now).
         }
+        wake = undefined;
         if (signal.aborted) break;
+        renewSoon = false;
         const expired = clock.now().getTime() >= (held ?? h).svid.notAfter.getTime();
         try {
           if (expired) {
@@ -463,6 +472,19 @@ export function createAgentIdentity<S extends AgentTlsMaterialSink>(
         if (bundle.sequenceNumber < prev.sequenceNumber) return;
         await install(h, bundle);
         logger.info({ sequenceNumber: bundle.sequenceNumber }, "agent trust bundle updated");
+        const leaf = h.svid.certChainDer[0];
+        if (
+          bundle.taintedAuthorityIds.length > 0 &&
+          leaf !== undefined &&
+          bundle.taintedAuthorityIds.includes(readAuthorityKeyId(leaf))
+        ) {
+          logger.info(
+            { [LogKeys.spiffeId]: h.svid.spiffeId },
+            "the authority that signed the agent SVID is tainted; renewing now",
+          );
+          renewSoon = true;
+          wake?.abort();
+        }
       });
     },
 
