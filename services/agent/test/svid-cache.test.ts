@@ -380,6 +380,18 @@ describe("svid cache", () => {
     await expectAllValid(h);
   });
 
+  it("svid cache – a failing event sink is logged and never holds up the cache", async () => {
+    const h = await setup({
+      events: { publish: () => Promise.reject(new Error("nats down")) },
+    });
+    h.entries.set("e1", entry("e1", [uid(1000)]));
+    h.sync();
+    h.start();
+    const w = watch(h.cache, [uid(1000)]);
+    expect((await w.next()).svids.map((s) => s.entryId)).toEqual(["e1"]);
+    await until(() => h.log.text().includes("svid.rotated not published"), "the warning");
+  });
+
   it("svid cache – a removed entry is withdrawn at once and the watcher gets an identity without it", async () => {
     const h = await setup();
     h.entries.set("a", entry("a", [uid(1000)]));

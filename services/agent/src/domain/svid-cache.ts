@@ -356,22 +356,15 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
     if (work) signalWork();
   }
 
-  function isDue(state: EntryState, nowMs: number): boolean {
-    if (state.retryAtMs > nowMs) return false;
-    return state.needsMint || state.svid === undefined || state.svid.rotateAtMs <= nowMs;
+  /** When the entry next needs the CA: now for new, changed or tainted; else at rotateAt; never before a pending retry. */
+  function dueAtMs(state: EntryState): number {
+    const wantMs = state.needsMint || state.svid === undefined ? 0 : state.svid.rotateAtMs;
+    return Math.max(wantMs, state.retryAtMs);
   }
 
   function nextDueMs(): number {
     let next = Infinity;
-    for (const state of entries.values()) {
-      const at =
-        state.retryAtMs > 0
-          ? state.retryAtMs
-          : state.needsMint || state.svid === undefined
-            ? 0
-            : state.svid.rotateAtMs;
-      if (at < next) next = at;
-    }
+    for (const state of entries.values()) next = Math.min(next, dueAtMs(state));
     return next;
   }
 
@@ -388,21 +381,26 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
   }
 
   function publishRotated(svid: CachedSvidRecord): void {
-    const id = parseSpiffeId(svid.spiffeId);
-    void deps.events
-      .publish("svid.rotated", {
-        spiffeId: { trustDomain: id.trustDomain.name, path: id.path },
-        serial: svid.serialHex,
-        expiresAt: svid.notAfter,
-        entryId: svid.entryId,
-        agentId: deps.agentId,
-      })
-      .then(undefined, (err: unknown) => {
-        logger.warn(
-          { [LogKeys.entryId]: svid.entryId, [LogKeys.err]: errorFields(err) },
-          "svid.rotated not published",
-        );
-      });
+    const failed = (err: unknown): void => {
+      logger.warn(
+        { [LogKeys.entryId]: svid.entryId, [LogKeys.err]: errorFields(err) },
+        "svid.rotated not published",
+      );
+    };
+    try {
+      const id = parseSpiffeId(svid.spiffeId);
+      void deps.events
+        .publish("svid.rotated", {
+          spiffeId: { trustDomain: id.trustDomain.name, path: id.path },
+          serial: svid.serialHex,
+          expiresAt: svid.notAfter,
+          entryId: svid.entryId,
+          agentId: deps.agentId,
+        })
+        .then(undefined, failed);
+    } catch (err) {
+      failed(err);
+    }
   }
 
   async function mintBatch(batch: readonly EntryState[], signal: AbortSignal): Promise<void> {
@@ -534,7 +532,7 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
         const nowMs = deps.clock.now().getTime();
         const batch: EntryState[] = [];
         for (const state of entries.values()) {
-          if (isDue(state, nowMs)) {
+          if (dueAtMs(state) <= nowMs) {
             batch.push(state);
             if (batch.length >= maxBatchSize) break;
           }
