@@ -3,7 +3,7 @@
 import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import { createMutableSvidSource, type MutableSvidSource } from "@meshid/grpc-kit";
-import { pemToCertificates } from "@meshid/pki";
+import { createCsr, generateKeyPair, pemToCertificates } from "@meshid/pki";
 import { createBundle, validateX509Svid } from "@meshid/spiffe";
 import { createNoopLogger } from "@meshid/telemetry";
 import { createFakeClock, createTempDir, type FakeClock, type TempDir } from "@meshid/testkit";
@@ -172,6 +172,26 @@ describe("agent identity against the real CA", () => {
     expect(after?.x509SvidSerial).toBe(before?.x509SvidSerial);
     expect(after?.updatedAt?.getTime()).toBe(before?.updatedAt?.getTime());
     expect(await syncWorks(second)).toBe(true);
+
+    // The token is single-use: had the second start attested, it would have failed like this.
+    const pair = await generateKeyPair("ec-p256");
+    const attestClient = createGrpcAgentAttestationClient({
+      address: ca.address,
+      serverId: ca.serverId,
+      logger,
+    });
+    await expect(
+      attestClient.attest({
+        attestationType: "join_token",
+        token,
+        cluster: "",
+        csrDer: await createCsr({ privateKey: pair.privateKey, publicKey: pair.publicKey }),
+        bundlePem: await ca.bundlePem(),
+      }),
+    ).rejects.toMatchObject({
+      kind: "permission_denied",
+      code: "ca.attestation.join_token_invalid",
+    });
   });
 
   it("agent identity – renews at half-life on the clock: new serial, persisted, source updated", async () => {
