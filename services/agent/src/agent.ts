@@ -4,6 +4,7 @@ import { readFile } from "node:fs/promises";
 import { hostname } from "node:os";
 import { createEventPublisher, type EventPublisher } from "@meshid/events";
 import { createMutableSvidSource, type MutableSvidSource } from "@meshid/grpc-kit";
+import { isMeshidError } from "@meshid/errors";
 import { LogKeys, type Logger } from "@meshid/telemetry";
 import { createDiskAgentIdentityStore } from "./adapters/agent-identity-store";
 import { readBundleFile } from "./adapters/bundle-file";
@@ -29,6 +30,9 @@ import { createEntrySync, type EntrySyncStats } from "./domain/entry-sync";
 import { createSvidCache, type SvidCacheStats } from "./domain/svid-cache";
 import type { AgentBundle } from "./domain/types";
 import type { Clock, EventSink, WorkloadAttestor } from "./ports";
+
+/** The CA's error code for calls of a banned agent. */
+export const CA_AGENT_BANNED_CODE = "ca.agent.banned";
 
 /** How long start-up waits for the first entry sync before serving anyway (10 s). */
 export const FIRST_SYNC_WAIT_MS = 10_000;
@@ -67,6 +71,11 @@ export interface RunningAgent {
   /** True once it serves, holds a usable SVID and has synced its entries at least once. */
   ready(): boolean;
   status(): AgentStatus;
+  /**
+   * Resolves once the agent has stopped: after {@link RunningAgent.stop}, or by itself when the
+   * CA banned it (then with `"banned"`).
+   */
+  done(): Promise<"stopped" | "banned">;
   /** Stops everything in reverse start order. Safe to call twice; never rejects. */
   stop(): Promise<void>;
 }
@@ -181,6 +190,7 @@ export async function startAgent(params: StartAgentParams): Promise<RunningAgent
   let bundleSequence = 0;
   let firstSyncDone = false;
   let stopped: Promise<void> | undefined;
+  let banned = false;
 
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
@@ -228,7 +238,18 @@ export async function startAgent(params: StartAgentParams): Promise<RunningAgent
       logger: agentLogger,
     });
     const client = caClient;
-    loops.push(agentIdentity.run(signal));
+    // A banned agent must not keep handing out SVIDs: stop, and say so.
+    const stopBanned = (how: string): void => {
+      if (banned || signal.aborted) return;
+      banned = true;
+      agentLogger.error({ code: CA_AGENT_BANNED_CODE, how }, "the CA banned this agent: stopping");
+      void stop();
+    };
+    loops.push(
+      agentIdentity.run(signal).then(() => {
+        if (agentIdentity.status().state === "banned") stopBanned("renewal refused");
+      }),
+    );
 
     if (config.natsUrl !== undefined) {
       wakeups = startNatsWakeups({ natsUrl: config.natsUrl, agentId, logger: agentLogger });
@@ -251,7 +272,17 @@ export async function startAgent(params: StartAgentParams): Promise<RunningAgent
     loops.push(svidCache.run(signal));
 
     const sync = createEntrySync({
-      caClient: client,
+      caClient: {
+        // The CA refuses every call of a banned agent; the sync is the first to notice.
+        async *syncAuthorizedEntries(sinceRevision, s) {
+          try {
+            yield* client.syncAuthorizedEntries(sinceRevision, s);
+          } catch (err) {
+            if (isMeshidError(err, CA_AGENT_BANNED_CODE)) stopBanned("entry sync refused");
+            throw err;
+          }
+        },
+      },
       wakeups: wakeups ?? neverWakeups(signal),
       onEntries: (entries) => svidCache.applyEntries(entries),
       clock,
@@ -331,6 +362,14 @@ export async function startAgent(params: StartAgentParams): Promise<RunningAgent
         natsConnected: wakeups?.connected() ?? false,
         bundleSequenceNumber: bundleSequence,
       }),
+      done: async () => {
+        await new Promise<void>((resolve) => {
+          if (signal.aborted) resolve();
+          else signal.addEventListener("abort", () => resolve(), { once: true });
+        });
+        await stop();
+        return banned ? "banned" : "stopped";
+      },
       stop,
     };
   } catch (err) {

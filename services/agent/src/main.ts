@@ -24,6 +24,9 @@ import { loadAgentConfig, type AgentConfig } from "./config";
 /** Exit code after a start-up failure or a crash. */
 export const STARTUP_FAILURE_EXIT_CODE = 1;
 
+/** Exit code when the CA banned the agent (it stops rather than serve with a revoked identity). */
+export const BANNED_EXIT_CODE = 3;
+
 /** Longest a graceful stop may take before the process exits anyway, in milliseconds. */
 export const SHUTDOWN_TIMEOUT_MS = 30_000;
 
@@ -191,11 +194,15 @@ async function run(): Promise<number> {
     return STARTUP_FAILURE_EXIT_CODE;
   }
 
-  if (!stop.signal.aborted) {
-    await new Promise<void>((resolve) =>
-      stop.signal.addEventListener("abort", () => resolve(), { once: true }),
-    );
-  }
+  const running = agent;
+  const outcome = stop.signal.aborted
+    ? "signal"
+    : await Promise.race([
+        new Promise<"signal">((resolve) =>
+          stop.signal.addEventListener("abort", () => resolve("signal"), { once: true }),
+        ),
+        running.done(),
+      ]);
   const timer = setTimeout(() => {
     logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, "graceful stop timed out: exiting");
     process.exit(STARTUP_FAILURE_EXIT_CODE);
@@ -203,6 +210,10 @@ async function run(): Promise<number> {
   timer.unref();
   await shutdown();
   clearTimeout(timer);
+  if (outcome === "banned") {
+    logger.error("agent stopped: banned by the CA");
+    return BANNED_EXIT_CODE;
+  }
   logger.info("agent stopped");
   return 0;
 }
