@@ -35,6 +35,8 @@ describe("agent – restart", () => {
 
   it("agent – restarts on the same data dir with the same ID, without re-attesting, and serves again", async () => {
     const firstId = suite.agent().agentId;
+    const firstSerial = suite.agent().status().identity.serialHex;
+    expect(firstSerial).toBeDefined();
     await suite.createEntry({ path: "/w/restart", selectors: [`unix:uid:${WORKLOAD_UID}`] });
     const before = await fetchServed(suite.socketPath);
     expect(before.svids.map((s) => s.spiffeId)).toEqual([
@@ -50,6 +52,8 @@ describe("agent – restart", () => {
     // with the same ID proves the persisted SVID was reused.
     const again = await suite.startAgent();
     expect(again.agentId).toBe(firstId);
+    // The very SVID it had: loaded from the data dir, not a new one.
+    expect(again.status().identity.serialHex).toBe(firstSerial);
     expect(again.ready()).toBe(true);
     const after = await fetchServed(suite.socketPath);
     expect(after.svids.map((s) => s.spiffeId)).toEqual([
