@@ -85,3 +85,13 @@ export {
   type TestSvid,
 } from "./test-ca";
 export { createFakeClock, type FakeClock } from "./fake-clock";
+export {
+  startMeshidCa,
+  MESHID_CA_MAIN,
+  DEFAULT_CA_START_TIMEOUT_MS,
+  DEFAULT_JOIN_TOKEN_TTL_SECONDS,
+  type StartMeshidCaParams,
+  type MeshidCaProcess,
+  type MeshidCaAdminClients,
+  type CreateTestJoinTokenParams,
+} from "./meshid-ca-process";

@@ -6,9 +6,14 @@ import { createMutableSvidSource, type MutableSvidSource } from "@meshid/grpc-ki
 import { createCsr, generateKeyPair, pemToCertificates } from "@meshid/pki";
 import { createBundle, validateX509Svid } from "@meshid/spiffe";
 import { createNoopLogger } from "@meshid/telemetry";
-import { createFakeClock, createTempDir, type FakeClock, type TempDir } from "@meshid/testkit";
-// Not yet exported from the @meshid/testkit index.
-import { startMeshidCa, type MeshidCaProcess } from "../../../libs/testkit/src/meshid-ca-process";
+import {
+  createFakeClock,
+  createTempDir,
+  type FakeClock,
+  type TempDir,
+  startMeshidCa,
+  type MeshidCaProcess,
+} from "@meshid/testkit";
 import {
   AGENT_BUNDLE_FILE,
   AGENT_KEY_FILE,

@@ -6,9 +6,13 @@ import { createMutableSvidSource, type MutableSvidSource } from "@meshid/grpc-ki
 import { createCsr, generateKeyPair, pemToCertificates } from "@meshid/pki";
 import { createBundle, validateX509Svid } from "@meshid/spiffe";
 import { createNoopLogger } from "@meshid/telemetry";
-import { createFakeClock, createTempDir, type TempDir } from "@meshid/testkit";
-// Not yet exported from the @meshid/testkit index.
-import { startMeshidCa, type MeshidCaProcess } from "../../../libs/testkit/src/meshid-ca-process";
+import {
+  createFakeClock,
+  createTempDir,
+  type TempDir,
+  startMeshidCa,
+  type MeshidCaProcess,
+} from "@meshid/testkit";
 import { createDiskAgentIdentityStore } from "../src/adapters/agent-identity-store";
 import { readBundleFile } from "../src/adapters/bundle-file";
 import {
