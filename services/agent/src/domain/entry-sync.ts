@@ -136,9 +136,9 @@ export function createEntrySync(deps: EntrySyncDeps): EntrySync {
     description: "Seconds since the last successful entry sync",
     unit: "s",
   });
-  lagGauge.addCallback((result) => {
-    if (running) result.observe(lagSeconds());
-  });
+  const observeLag = (result: { observe(value: number): void }): void => {
+    result.observe(lagSeconds());
+  };
 
   function lagSeconds(): number {
     const since = lastSuccessAt ?? startedAt;
@@ -294,6 +294,7 @@ export function createEntrySync(deps: EntrySyncDeps): EntrySync {
       if (running) throw new Error("entry sync is already running");
       running = true;
       startedAt = clock.now();
+      lagGauge.addCallback(observeLag);
       const onAbort = (): void => {
         const w = wakeWorker;
         wakeWorker = undefined;
@@ -305,6 +306,7 @@ export function createEntrySync(deps: EntrySyncDeps): EntrySync {
         await Promise.all([worker(signal), consumeWakeups(signal), reconcile(signal)]);
       } finally {
         signal.removeEventListener("abort", onAbort);
+        lagGauge.removeCallback(observeLag);
         running = false;
         const left = pending;
         pending = undefined;
