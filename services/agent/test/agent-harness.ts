@@ -144,6 +144,8 @@ export async function fetchOnce(socketPath: string, uid: number): Promise<Worklo
 export interface StartAgentSuiteParams {
   /** Start nats-server and hand its URL to the CA and the agent. Default true. */
   readonly nats?: boolean;
+  /** Key manager of the CA; `disk` keeps its authorities across `ca.restart()`. Default memory. */
+  readonly caKeyManager?: "memory" | "disk";
   /** The agent's full reconcile interval. Default "30s". */
   readonly reconcileInterval?: string;
   readonly logger?: Logger;
@@ -189,7 +191,10 @@ export async function startAgentSuite(params: StartAgentSuiteParams = {}): Promi
   let agent: RunningAgent | undefined;
   try {
     nats = params.nats === false ? undefined : await startNatsServer();
-    ca = await startMeshidCa(nats === undefined ? {} : { natsUrl: nats.url });
+    ca = await startMeshidCa({
+      ...(nats === undefined ? {} : { natsUrl: nats.url }),
+      ...(params.caKeyManager === undefined ? {} : { keyManager: params.caKeyManager }),
+    });
     const joinToken = await ca.createJoinToken();
     const socketDir = join(dir.path, "run");
     await mkdir(socketDir, { mode: 0o755 });
