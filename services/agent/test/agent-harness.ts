@@ -12,13 +12,13 @@ import {
   createTempDir,
   runCommand,
   spawnManaged,
+  startMeshidCa,
   startNatsServer,
   type ManagedProcess,
+  type MeshidCaProcess,
   type NatsServer,
   type TempDir,
 } from "@meshid/testkit";
-// Not yet exported from @meshid/testkit's index (see test/README.md).
-import { startMeshidCa, type MeshidCaProcess } from "../../../libs/testkit/src/meshid-ca-process";
 import { startAgent, type RunningAgent } from "../src/agent";
 import { buildAgentConfig, type AgentConfig } from "../src/config";
 

@@ -7,11 +7,11 @@ import {
   getFreePort,
   runCommand,
   spawnManaged,
+  startMeshidCa,
   type ManagedProcess,
+  type MeshidCaProcess,
   type TempDir,
 } from "@meshid/testkit";
-// Not yet exported from @meshid/testkit's index (see test/README.md).
-import { startMeshidCa, type MeshidCaProcess } from "../../../libs/testkit/src/meshid-ca-process";
 
 jest.setTimeout(120_000);
 
