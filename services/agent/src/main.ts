@@ -33,31 +33,35 @@ export const SHUTDOWN_TIMEOUT_MS = 30_000;
 /** `service.name` of the agent's telemetry. */
 export const AGENT_SERVICE_NAME = "meshid-agent";
 
-const USAGE = `usage: meshid-agent [--config <file>]
+const USAGE = `usage: meshid-agent [--config <file>] [--join-token <token>]
 
 Starts the meshid agent. Settings come from the YAML file (--config, or the
-${configFileEnvVar("agent")} environment variable) and MESHID_AGENT_* environment variables.`;
+${configFileEnvVar("agent")} environment variable) and MESHID_AGENT_* environment variables.
+--join-token attests the node with that single-use token (it overrides the attestation
+settings of the file and environment).`;
 
 /** What the command line asked for. */
 export type AgentCommand =
-  | { readonly kind: "run"; readonly configFile?: string }
+  | { readonly kind: "run"; readonly configFile?: string; readonly joinToken?: string }
   | { readonly kind: "help" }
   | { readonly kind: "usage_error"; readonly message: string };
 
 /**
- * Parses the agent's command line (`--config <file>`, `-c <file>`, `--help`); without
- * `--config` the file named by `MESHID_AGENT_CONFIG_FILE` in `env` is used, if any. Never throws.
+ * Parses the agent's command line (`--config <file>`, `-c <file>`, `--join-token <token>`,
+ * `--help`); without `--config` the file named by `MESHID_AGENT_CONFIG_FILE` in `env` is used,
+ * if any. Never throws.
  */
 export function parseAgentCommand(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): AgentCommand {
-  let values: { config?: string; help?: boolean };
+  let values: { config?: string; "join-token"?: string; help?: boolean };
   try {
     ({ values } = parseArgs({
       args: [...argv],
       options: {
         config: { type: "string", short: "c" },
+        "join-token": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       allowPositionals: false,
@@ -68,9 +72,31 @@ export function parseAgentCommand(
   }
   if (values.help === true) return { kind: "help" };
   if (values.config === "") return { kind: "usage_error", message: "--config needs a file" };
+  const joinToken = values["join-token"];
+  if (joinToken === "") return { kind: "usage_error", message: "--join-token needs a token" };
   const fromEnv = env[configFileEnvVar("agent")];
   const configFile = values.config ?? (fromEnv === "" ? undefined : fromEnv);
-  return configFile === undefined ? { kind: "run" } : { kind: "run", configFile };
+  return {
+    kind: "run",
+    ...(configFile === undefined ? {} : { configFile }),
+    ...(joinToken === undefined ? {} : { joinToken }),
+  };
+}
+
+/**
+ * The environment the configuration is loaded from: `env`, plus the attestation settings a
+ * `--join-token` flag stands for (flags win over the file and the environment).
+ */
+export function configEnvForCommand(
+  command: { readonly joinToken?: string },
+  env: Readonly<Record<string, string | undefined>>,
+): Readonly<Record<string, string | undefined>> {
+  if (command.joinToken === undefined) return env;
+  return {
+    ...env,
+    MESHID_AGENT_ATTESTATION__TYPE: "join_token",
+    MESHID_AGENT_ATTESTATION__JOIN_TOKEN: command.joinToken,
+  };
 }
 
 function packageVersion(): string | undefined {
@@ -107,7 +133,7 @@ async function run(): Promise<number> {
   try {
     config = loadAgentConfig({
       ...(command.configFile === undefined ? {} : { file: command.configFile }),
-      env: process.env,
+      env: configEnvForCommand(command, process.env),
     });
   } catch (err) {
     if (err instanceof ConfigError) {
