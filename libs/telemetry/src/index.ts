@@ -30,4 +30,12 @@ export {
   type StartTelemetryParams,
   type Telemetry,
 } from "./sdk";
+export {
+  STOP_SIGNALS,
+  readPackageVersion,
+  runServiceProcess,
+  type RunServiceProcessParams,
+  type RunningService,
+  type ServiceProcess,
+} from "./run-service-process";
 export { getMeter, getTracer, withSpan } from "./with-span";

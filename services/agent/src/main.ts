@@ -3,20 +3,15 @@
 // the command line, loads the configuration, starts telemetry, the ops server (/healthz,
 // /readyz, /metrics) and the agent, and stops them gracefully on SIGTERM/SIGINT.
 import "reflect-metadata";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { CONFIG_ERROR_EXIT_CODE, ConfigError, configFileEnvVar } from "@meshid/config";
-import { isMeshidError } from "@meshid/errors";
 import {
   LogKeys,
-  TELEMETRY_UNSUPPORTED_CODE,
   createLogger,
-  startOpsServer,
-  startTelemetry,
+  readPackageVersion,
+  runServiceProcess,
   type Logger,
-  type OpsServer,
-  type Telemetry,
 } from "@meshid/telemetry";
 import { startAgent, type RunningAgent } from "./agent";
 import { loadAgentConfig, type AgentConfig } from "./config";
@@ -99,23 +94,9 @@ export function configEnvForCommand(
   };
 }
 
-function packageVersion(): string | undefined {
-  try {
-    const pkg = JSON.parse(readFileSync(join(__dirname, "..", "package.json"), "utf8")) as {
-      version?: unknown;
-    };
-    return typeof pkg.version === "string" ? pkg.version : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
-
-/** Signal numbers for the 128+n exit code of an immediate stop. */
-const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGTERM: 15 };
 
 /** Runs the agent until a signal stops it; resolves with the process exit code. */
 async function run(): Promise<number> {
@@ -144,104 +125,37 @@ async function run(): Promise<number> {
   }
 
   const logger = createLogger({ service: "agent", level: config.logLevel });
-  const stop = new AbortController();
-  let signalCount = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signalCount += 1;
-    if (signalCount > 1) {
-      logger.warn({ signal }, "second signal: exiting now");
-      process.exit(128 + (SIGNAL_NUMBERS[signal] ?? 0));
-    }
-    logger.info({ signal }, "signal received: stopping");
-    stop.abort(new Error(`stopped by ${signal}`));
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
-
-  let telemetry: Telemetry | undefined;
-  let ops: OpsServer | undefined;
-  let agent: RunningAgent | undefined;
-  const shutdown = async (): Promise<void> => {
+  return runServiceProcess<RunningAgent, "stopped" | "banned">({
+    name: "agent",
+    serviceName: AGENT_SERVICE_NAME,
+    serviceVersion: readPackageVersion(join(__dirname, "..", "package.json")),
+    env: process.env,
+    logger,
+    ops: config.ops.listen,
+    process,
+    shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
+    exitCodes: { configError: CONFIG_ERROR_EXIT_CODE, failure: STARTUP_FAILURE_EXIT_CODE },
     // The agent first (workloads lose their streams), then the probes.
-    const results = await Promise.allSettled([agent?.stop()]);
-    results.push(...(await Promise.allSettled([ops?.close()])));
-    await telemetry?.shutdown().catch((err: unknown) => {
-      logger.warn({ [LogKeys.err]: err }, "telemetry shutdown failed");
-    });
-    for (const result of results) {
-      if (result.status === "rejected") {
-        const reason: unknown = result.reason;
-        logger.warn({ [LogKeys.err]: reason }, "stop failed");
-      }
-    }
-  };
-
-  try {
-    try {
-      telemetry = await startTelemetry({
-        serviceName: AGENT_SERVICE_NAME,
-        serviceVersion: packageVersion(),
-        env: process.env,
-        logger,
-      });
-    } catch (err) {
-      if (isMeshidError(err, TELEMETRY_UNSUPPORTED_CODE)) {
-        process.stderr.write(`invalid telemetry configuration: ${errorMessage(err)}\n`);
-        return CONFIG_ERROR_EXIT_CODE;
-      }
-      throw err;
-    }
-    ops = await startOpsServer({
-      host: config.ops.listen.host,
-      port: config.ops.listen.port,
-      isReady: () => agent?.ready() ?? false,
-      metrics: telemetry.metrics,
-      logger,
-    });
-    logger.info({ [LogKeys.address]: ops.url }, "ops server listening");
-    agent = await startAgent({ config, logger, signal: stop.signal });
-    logger.info(
-      {
-        agentId: agent.agentId,
-        workloadSocketPath: agent.workloadSocketPath,
-        opsUrl: ops.url,
-        [LogKeys.trustDomain]: config.trustDomain,
-      },
-      "agent serving the Workload API",
-    );
-  } catch (err) {
-    if (stop.signal.aborted) {
-      logger.info({ [LogKeys.err]: err }, "start-up interrupted by a signal");
-      await shutdown();
-      return 0;
-    }
-    logger.fatal({ [LogKeys.err]: err }, `agent start-up failed: ${errorMessage(err)}`);
-    await shutdown();
-    return STARTUP_FAILURE_EXIT_CODE;
-  }
-
-  const running = agent;
-  const outcome = stop.signal.aborted
-    ? "signal"
-    : await Promise.race([
-        new Promise<"signal">((resolve) =>
-          stop.signal.addEventListener("abort", () => resolve("signal"), { once: true }),
-        ),
-        running.done(),
-      ]);
-  const timer = setTimeout(() => {
-    logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, "graceful stop timed out: exiting");
-    process.exit(STARTUP_FAILURE_EXIT_CODE);
-  }, SHUTDOWN_TIMEOUT_MS);
-  timer.unref();
-  await shutdown();
-  clearTimeout(timer);
-  if (outcome === "banned") {
-    logger.error("agent stopped: banned by the CA");
-    return BANNED_EXIT_CODE;
-  }
-  logger.info("agent stopped");
-  return 0;
+    opsStop: "after-service",
+    start: (signal) => startAgent({ config, logger, signal }),
+    onStarted: (agent, opsUrl) => {
+      logger.info(
+        {
+          agentId: agent.agentId,
+          workloadSocketPath: agent.workloadSocketPath,
+          opsUrl,
+          [LogKeys.trustDomain]: config.trustDomain,
+        },
+        "agent serving the Workload API",
+      );
+    },
+    done: (agent) => agent.done(),
+    exitCodeFor: (outcome) => {
+      if (outcome !== "banned") return undefined;
+      logger.error("agent stopped: banned by the CA");
+      return BANNED_EXIT_CODE;
+    },
+  });
 }
 
 function fail(logger: Pick<Logger, "fatal"> | undefined, what: string, err: unknown): never {

@@ -3,7 +3,6 @@
 // command line, loads the configuration, starts telemetry, the ops server (/healthz, /readyz,
 // /metrics) and the CA server, and stops them gracefully on SIGTERM/SIGINT.
 import "reflect-metadata";
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import {
@@ -12,16 +11,12 @@ import {
   configFileEnvVar,
   formatListenAddress,
 } from "@meshid/config";
-import { isMeshidError } from "@meshid/errors";
 import {
   LogKeys,
-  TELEMETRY_UNSUPPORTED_CODE,
   createLogger,
-  startOpsServer,
-  startTelemetry,
+  readPackageVersion,
+  runServiceProcess,
   type Logger,
-  type OpsServer,
-  type Telemetry,
 } from "@meshid/telemetry";
 import { startCaServer, type RunningCa } from "./ca-server";
 import { loadCaConfig, type LoadedCaConfig } from "./config";
@@ -75,23 +70,9 @@ export function parseCaCommand(
   return configFile === undefined ? { kind: "run" } : { kind: "run", configFile };
 }
 
-function packageVersion(): string | undefined {
-  try {
-    const pkg = JSON.parse(readFileSync(join(__dirname, "..", "package.json"), "utf8")) as {
-      version?: unknown;
-    };
-    return typeof pkg.version === "string" ? pkg.version : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
-
-/** Signal numbers for the 128+n exit code of an immediate stop. */
-const SIGNAL_NUMBERS: Partial<Record<NodeJS.Signals, number>> = { SIGINT: 2, SIGTERM: 15 };
 
 /** Runs the CA until a signal stops it; resolves with the process exit code. */
 async function run(): Promise<number> {
@@ -122,96 +103,32 @@ async function run(): Promise<number> {
   const { config, warnings } = loaded;
   const logger = createLogger({ service: "ca", level: config.logLevel });
   for (const warning of warnings) logger.warn(warning);
-  const stop = new AbortController();
-  let signalCount = 0;
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signalCount += 1;
-    if (signalCount > 1) {
-      logger.warn({ signal }, "second signal: exiting now");
-      process.exit(128 + (SIGNAL_NUMBERS[signal] ?? 0));
-    }
-    logger.info({ signal }, "signal received: stopping");
-    stop.abort(new Error(`stopped by ${signal}`));
-  };
-  process.on("SIGTERM", onSignal);
-  process.on("SIGINT", onSignal);
-
-  let telemetry: Telemetry | undefined;
-  let ops: OpsServer | undefined;
-  let ca: RunningCa | undefined;
-  const shutdown = async (): Promise<void> => {
-    const results = await Promise.allSettled([ca?.stop(), ops?.close()]);
-    await telemetry?.shutdown().catch((err: unknown) => {
-      logger.warn({ [LogKeys.err]: err }, "telemetry shutdown failed");
-    });
-    for (const result of results) {
-      if (result.status === "rejected") {
-        const reason: unknown = result.reason;
-        logger.warn({ [LogKeys.err]: reason }, "stop failed");
-      }
-    }
-  };
-
-  try {
-    try {
-      telemetry = await startTelemetry({
-        serviceName: CA_SERVICE_NAME,
-        serviceVersion: packageVersion(),
-        env: process.env,
-        logger,
-      });
-    } catch (err) {
-      if (isMeshidError(err, TELEMETRY_UNSUPPORTED_CODE)) {
-        process.stderr.write(`invalid telemetry configuration: ${errorMessage(err)}\n`);
-        return CONFIG_ERROR_EXIT_CODE;
-      }
-      throw err;
-    }
-    ops = await startOpsServer({
-      host: config.ops.listen.host,
-      port: config.ops.listen.port,
-      isReady: () => ca?.ready() ?? false,
-      metrics: telemetry.metrics,
-      logger,
-    });
-    logger.info({ [LogKeys.address]: ops.url }, "ops server listening");
-    ca = await startCaServer({ config, logger, signal: stop.signal });
-    logger.info(
-      {
-        [LogKeys.address]: ca.tcpAddress,
-        port: ca.tcpPort,
-        adminSocketPath: ca.adminSocketPath,
-        opsUrl: ops.url,
-        [LogKeys.trustDomain]: config.trustDomain,
-        listen: formatListenAddress(config.listen),
-      },
-      "ca listening",
-    );
-  } catch (err) {
-    if (stop.signal.aborted) {
-      logger.info({ [LogKeys.err]: err }, "start-up interrupted by a signal");
-      await shutdown();
-      return 0;
-    }
-    logger.fatal({ [LogKeys.err]: err }, `ca start-up failed: ${errorMessage(err)}`);
-    await shutdown();
-    return STARTUP_FAILURE_EXIT_CODE;
-  }
-
-  if (!stop.signal.aborted) {
-    await new Promise<void>((resolve) =>
-      stop.signal.addEventListener("abort", () => resolve(), { once: true }),
-    );
-  }
-  const timer = setTimeout(() => {
-    logger.error({ timeoutMs: SHUTDOWN_TIMEOUT_MS }, "graceful stop timed out: exiting");
-    process.exit(STARTUP_FAILURE_EXIT_CODE);
-  }, SHUTDOWN_TIMEOUT_MS);
-  timer.unref();
-  await shutdown();
-  clearTimeout(timer);
-  logger.info("ca stopped");
-  return 0;
+  return runServiceProcess<RunningCa>({
+    name: "ca",
+    serviceName: CA_SERVICE_NAME,
+    serviceVersion: readPackageVersion(join(__dirname, "..", "package.json")),
+    env: process.env,
+    logger,
+    ops: config.ops.listen,
+    process,
+    shutdownTimeoutMs: SHUTDOWN_TIMEOUT_MS,
+    exitCodes: { configError: CONFIG_ERROR_EXIT_CODE, failure: STARTUP_FAILURE_EXIT_CODE },
+    opsStop: "with-service",
+    start: (signal) => startCaServer({ config, logger, signal }),
+    onStarted: (ca, opsUrl) => {
+      logger.info(
+        {
+          [LogKeys.address]: ca.tcpAddress,
+          port: ca.tcpPort,
+          adminSocketPath: ca.adminSocketPath,
+          opsUrl,
+          [LogKeys.trustDomain]: config.trustDomain,
+          listen: formatListenAddress(config.listen),
+        },
+        "ca listening",
+      );
+    },
+  });
 }
 
 function fail(logger: Pick<Logger, "fatal"> | undefined, what: string, err: unknown): never {
