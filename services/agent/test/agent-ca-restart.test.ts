@@ -1,12 +1,11 @@
 // Whole agent: the CA restarting (same port, data dir and keys) only delays the agent.
 import {
-  EVENT_TIMEOUT_MS,
   WORKLOAD_UID,
+  nextMessageWithAtLeast,
   startAgentSuite,
-  startWorkload,
+  startServedWorkload,
   verifyDeliveredSvid,
   type AgentSuite,
-  type ReceivedSvid,
   type TestWorkload,
 } from "./agent-harness";
 
@@ -28,25 +27,12 @@ describe("agent – CA restart", () => {
   it("agent – after the CA restarts, a new entry still reaches the open stream", async () => {
     const td = suite.ca.trustDomain;
     await suite.createEntry({ path: "/w/before-restart", selectors: [`unix:uid:${WORKLOAD_UID}`] });
-    const deadline = Date.now() + EVENT_TIMEOUT_MS;
-    let first: ReceivedSvid[] | undefined;
-    while (first === undefined) {
-      workload = await startWorkload(suite.socketPath, WORKLOAD_UID);
-      const event = await workload.next();
-      if (event.event === "message") first = event.svids;
-      else {
-        await workload.stop();
-        if (Date.now() > deadline) throw new Error(`not served: ${event.details}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
+    // Open a stream once the first entry is served.
+    ({ workload } = await startServedWorkload(suite.socketPath, WORKLOAD_UID));
 
     await suite.ca.restart();
     await suite.createEntry({ path: "/w/after-restart", selectors: [`unix:uid:${WORKLOAD_UID}`] });
-    let svids: ReceivedSvid[];
-    do {
-      svids = await (workload as TestWorkload).nextMessage();
-    } while (svids.length < 2);
+    const svids = await nextMessageWithAtLeast(workload, 2);
     expect(svids.map((s) => s.spiffeId).sort()).toEqual([
       `spiffe://${td}/w/after-restart`,
       `spiffe://${td}/w/before-restart`,

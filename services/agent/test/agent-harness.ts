@@ -140,6 +140,51 @@ export async function fetchOnce(socketPath: string, uid: number): Promise<Worklo
   }
 }
 
+/** A workload whose stream is open and has delivered its first message. */
+export interface ServedWorkload {
+  readonly workload: TestWorkload;
+  /** The SVIDs of the first message. */
+  readonly svids: ReceivedSvid[];
+}
+
+/**
+ * Starts the workload fixture as `uid` until its stream delivers a first message: a refused
+ * call (entry not synced yet) is retried every 200 ms for up to {@link EVENT_TIMEOUT_MS}.
+ * The caller stops the returned workload; throws `not served: …` after the deadline.
+ */
+export async function startServedWorkload(
+  socketPath: string,
+  uid: number,
+): Promise<ServedWorkload> {
+  const deadline = Date.now() + EVENT_TIMEOUT_MS;
+  for (;;) {
+    const workload = await startWorkload(socketPath, uid);
+    let event: WorkloadEvent;
+    try {
+      event = await workload.next();
+    } catch (err) {
+      await workload.stop();
+      throw err;
+    }
+    if (event.event === "message") return { workload, svids: event.svids };
+    await workload.stop();
+    if (Date.now() > deadline) throw new Error(`not served: ${event.details}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** Reads `workload`'s messages until one carries at least `count` SVIDs, and returns those. */
+export async function nextMessageWithAtLeast(
+  workload: TestWorkload,
+  count: number,
+): Promise<ReceivedSvid[]> {
+  let svids: ReceivedSvid[];
+  do {
+    svids = await workload.nextMessage();
+  } while (svids.length < count);
+  return svids;
+}
+
 /** Parameters of {@link startAgentSuite}. */
 export interface StartAgentSuiteParams {
   /** Start nats-server and hand its URL to the CA and the agent. Default true. */

@@ -1,12 +1,11 @@
 // Whole agent: with NATS gone, a new entry still reaches the workload through the reconcile.
 import {
-  EVENT_TIMEOUT_MS,
   WORKLOAD_UID,
+  nextMessageWithAtLeast,
   startAgentSuite,
-  startWorkload,
+  startServedWorkload,
   verifyDeliveredSvid,
   type AgentSuite,
-  type ReceivedSvid,
   type TestWorkload,
 } from "./agent-harness";
 
@@ -29,26 +28,14 @@ describe("agent – NATS outage", () => {
     const td = suite.ca.trustDomain;
     await suite.createEntry({ path: "/w/before-outage", selectors: [`unix:uid:${WORKLOAD_UID}`] });
     // Open a stream once the first entry is served.
-    const deadline = Date.now() + EVENT_TIMEOUT_MS;
-    let first: ReceivedSvid[] | undefined;
-    while (first === undefined) {
-      workload = await startWorkload(suite.socketPath, WORKLOAD_UID);
-      const event = await workload.next();
-      if (event.event === "message") first = event.svids;
-      else {
-        await workload.stop();
-        if (Date.now() > deadline) throw new Error(`not served: ${event.details}`);
-        await new Promise((r) => setTimeout(r, 200));
-      }
-    }
+    const served = await startServedWorkload(suite.socketPath, WORKLOAD_UID);
+    workload = served.workload;
+    const first = served.svids;
     expect(first.map((s) => s.spiffeId)).toEqual([`spiffe://${td}/w/before-outage`]);
 
     await suite.stopNats();
     await suite.createEntry({ path: "/w/during-outage", selectors: [`unix:uid:${WORKLOAD_UID}`] });
-    let svids: ReceivedSvid[];
-    do {
-      svids = await (workload as TestWorkload).nextMessage();
-    } while (svids.length < 2);
+    const svids = await nextMessageWithAtLeast(workload, 2);
     expect(svids.map((s) => s.spiffeId).sort()).toEqual([
       `spiffe://${td}/w/before-outage`,
       `spiffe://${td}/w/during-outage`,
