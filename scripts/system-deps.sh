@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the Debian packages meshid's tests and local mesh run against are present:
-# nats-server, nginx, PostgreSQL, openssl (and setpriv from util-linux).
+# nats-server, nginx (with its dynamic stream module), PostgreSQL, openssl (and setpriv from
+# util-linux).
 #   --install  install what is missing when running as root; otherwise explain and fail (default)
 #   --warn     like --install, but only warn (exit 0) when not root — used by npm postinstall
 set -euo pipefail
@@ -28,6 +29,9 @@ for bin in "${!packages[@]}"; do
   have "$bin" || missing+=("${packages[$bin]}")
 done
 have_postgres || missing+=(postgresql)
+# Debian builds nginx's stream module (ssl_preread: permissive mTLS, TCP services) as a
+# dynamic module shipped in its own package.
+[ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || missing+=(libnginx-mod-stream)
 
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
