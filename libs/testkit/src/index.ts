@@ -96,6 +96,13 @@ export {
   type CreateTestJoinTokenParams,
 } from "./meshid-ca-process";
 export {
+  startMeshidAgent,
+  MESHID_AGENT_MAIN,
+  DEFAULT_AGENT_START_TIMEOUT_MS,
+  type StartMeshidAgentParams,
+  type MeshidAgentProcess,
+} from "./meshid-agent-process";
+export {
   startMeshidService,
   meshidServiceMain,
   DEFAULT_SERVICE_READY_TIMEOUT_MS,
