@@ -1,0 +1,131 @@
+// The bundle ConfigMap target: `bundle.crt` (PEM) and `bundle.spiffe` (JWKS) in one ConfigMap.
+import { CoreV1Api, type KubeConfig, type V1ConfigMap } from "@kubernetes/client-node";
+import { isKubeConflict, isKubeNotFound } from "@meshid/kube";
+import { LogKeys, type Logger } from "@meshid/telemetry";
+import type { NotifierBundle } from "../domain/bundle";
+import { planConfigMapWrite } from "../domain/configmap-content";
+import type { BundleTarget, TargetWrite } from "../ports";
+import {
+  DEFAULT_MAX_CONFLICT_RETRIES,
+  conflictPauseMs,
+  kubeConflictsExhausted,
+  kubeRequestFailed,
+} from "./kube-failure";
+
+/** Label set on a ConfigMap the notifier creates (existing ConfigMaps keep their labels). */
+export const MANAGED_BY_LABEL = { "app.kubernetes.io/managed-by": "meshid-bundle-notifier" };
+
+/** Parameters of {@link createConfigMapTarget}. */
+export interface ConfigMapTargetParams {
+  readonly kubeConfig: KubeConfig;
+  readonly namespace: string;
+  readonly name: string;
+  readonly logger: Logger;
+  /** Re-reads after a 409 before giving up. Default {@link DEFAULT_MAX_CONFLICT_RETRIES}. */
+  readonly maxConflictRetries?: number;
+  /** Pause between a conflict and the re-read; default a real 25–150 ms timer. */
+  readonly pause?: (ms: number, signal: AbortSignal) => Promise<void>;
+}
+
+function realPause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/**
+ * Creates the ConfigMap target (`configmap/<namespace>/<name>`). Each apply reads the ConfigMap
+ * and decides with {@link planConfigMapWrite}: nothing when the bundle keys already match (or a
+ * newer sequence is recorded), else create (on 404) or replace with the read resourceVersion,
+ * keeping every other key, label and annotation. A 409 (someone else wrote in between, or
+ * created it first) means read again and decide again, up to `maxConflictRetries` times; so
+ * several replicas converge on the newest bundle without fighting.
+ */
+export function createConfigMapTarget(params: ConfigMapTargetParams): BundleTarget {
+  const { namespace, name } = params;
+  const core = params.kubeConfig.makeApiClient(CoreV1Api);
+  const target = `configmap/${namespace}/${name}`;
+  const logger = params.logger.child({ [LogKeys.component]: "configmap-target", target });
+  const maxRetries = params.maxConflictRetries ?? DEFAULT_MAX_CONFLICT_RETRIES;
+  const pause = params.pause ?? realPause;
+
+  async function read(): Promise<V1ConfigMap | undefined> {
+    try {
+      return await core.readNamespacedConfigMap({ name, namespace });
+    } catch (err) {
+      if (isKubeNotFound(err)) return undefined;
+      throw kubeRequestFailed(`read ${target}`, err);
+    }
+  }
+
+  async function applyOnce(bundle: NotifierBundle): Promise<"done" | "conflict" | TargetWrite> {
+    const current = await read();
+    const plan = planConfigMapWrite(
+      current === undefined
+        ? undefined
+        : {
+            ...(current.data === undefined ? {} : { data: current.data }),
+            ...(current.metadata?.annotations === undefined
+              ? {}
+              : { annotations: current.metadata.annotations }),
+          },
+      bundle,
+    );
+    if (plan.action === "unchanged") return "done";
+    if (plan.action === "newer_present") {
+      logger.debug(
+        { sequenceNumber: bundle.sequenceNumber, presentSequence: plan.presentSequence },
+        "the ConfigMap already holds a newer bundle",
+      );
+      return "done";
+    }
+    try {
+      if (current === undefined) {
+        await core.createNamespacedConfigMap({
+          namespace,
+          body: {
+            apiVersion: "v1",
+            kind: "ConfigMap",
+            metadata: { name, namespace, labels: MANAGED_BY_LABEL, annotations: plan.annotations },
+            data: plan.data,
+          },
+        });
+      } else {
+        await core.replaceNamespacedConfigMap({
+          name,
+          namespace,
+          body: {
+            ...current,
+            metadata: { ...current.metadata, annotations: plan.annotations },
+            data: plan.data,
+          },
+        });
+      }
+    } catch (err) {
+      if (isKubeConflict(err)) return "conflict";
+      throw kubeRequestFailed(`${current === undefined ? "create" : "update"} ${target}`, err);
+    }
+    return { target };
+  }
+
+  return {
+    name: target,
+    async apply(bundle, signal) {
+      for (let attempt = 0; attempt <= maxRetries; attempt++) {
+        const outcome = await applyOnce(bundle);
+        if (outcome === "done") return [];
+        if (outcome !== "conflict") return [outcome];
+        logger.info({ attempt: attempt + 1 }, "ConfigMap write conflicted: reading it again");
+        await pause(conflictPauseMs(), signal);
+        if (signal.aborted) break;
+      }
+      throw kubeConflictsExhausted(`write ${target}`, maxRetries + 1);
+    },
+  };
+}
