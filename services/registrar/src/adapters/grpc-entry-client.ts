@@ -91,6 +91,9 @@ export function createGrpcEntryClient(params: CreateGrpcEntryClientParams): Entr
   const channel = createGrpcChannel({
     target: params.target,
     ...(params.tls === undefined ? {} : { tls: params.tls }),
+    // Our own subchannels: the reconnect backoff of this channel never delays other clients
+    // of the same address in the process (and theirs never delays ours).
+    channelOptions: { "grpc.use_local_subchannel_pool": 1 },
   });
   const client = createGrpcClient(meshidCaV1.EntryServiceDefinition, channel, {
     deadlineMs: params.deadlineMs ?? DEFAULT_CA_CALL_DEADLINE_MS,

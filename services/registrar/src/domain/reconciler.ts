@@ -245,7 +245,11 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   };
 
   /** Applies a diff in batches; false when the cache may now be wrong (a full pass is due). */
-  const apply = async (diff: EntryDiff, signal: AbortSignal): Promise<boolean> => {
+  const apply = async (
+    diff: EntryDiff,
+    signal: AbortSignal,
+    afterFreshList: boolean,
+  ): Promise<boolean> => {
     let consistent = true;
     for (const batch of chunks(diff.delete, batchSize)) {
       if (signal.aborted) return consistent;
@@ -303,8 +307,9 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
           createdCounter.add(1);
           events.registered(podRefOf(write, write.podUid), write.spiffeId, result.entry.id);
         } else {
-          // Our id already exists: the entry is there but our cache missed it.
-          if (result.code === CODE_ALREADY_EXISTS) consistent = false;
+          // After a pod-only pass our cache may have missed the entry: list again. Right after
+          // a fresh list it is another owner's identical entry: nothing to do but report it.
+          if (result.code === CODE_ALREADY_EXISTS && !afterFreshList) consistent = false;
           else logItemFailure("create", write.id, result.code, result.message);
         }
       }
@@ -326,7 +331,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const templates = currentTemplates();
     const desired: DesiredEntry[] = [];
     for (const pod of cluster.pods()) desired.push(...desiredForPod(pod.uid, templates));
-    const consistent = await apply(diffEntries(desired, listed), signal);
+    const consistent = await apply(diffEntries(desired, listed), signal, true);
     tombstones.clear();
     stats.fullReconciles += 1;
     if (!consistent) fullRequested = true;
@@ -343,7 +348,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         if (entry !== undefined) current.push(entry);
       }
     }
-    const consistent = await apply(diffEntries(desired, current), signal);
+    const consistent = await apply(diffEntries(desired, current), signal, false);
     for (const uid of uids) if (cluster.pod(uid) === undefined) tombstones.delete(uid);
     stats.podReconciles += 1;
     if (!consistent) fullRequested = true;
