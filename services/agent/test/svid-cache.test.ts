@@ -16,6 +16,9 @@ import type { AgentBundle, AgentEntry, CachedSvid, WorkloadIdentity } from "../s
 import type { EventSink } from "../src/ports";
 import { createTestCaClient, type TestCaClient } from "../src/testing/test-ca-client";
 
+// Two tests mint over a thousand keys: a bound, not a timing assertion, for a loaded machine.
+jest.setTimeout(60_000);
+
 const START = new Date("2026-11-22T12:00:00.000Z");
 const AGENT_ID = "spiffe://example.org/meshid/agent/node-1";
 const BACKOFF = { min: 1_000, max: 8_000 };

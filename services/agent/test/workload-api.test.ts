@@ -486,6 +486,38 @@ describe("Workload API server (Unix socket, real attestation and SVID cache)", (
       await expect(stat(path)).rejects.toMatchObject({ code: "ENOENT" });
       await closing.close();
     });
+
+    it("attestation – once per connection: every call on it reuses the selectors", async () => {
+      const path = join(tmp.path, "per-connection", "api.sock");
+      const attested: number[] = [];
+      const counting = await startWorkloadApiServer({
+        socketPath: path,
+        attestation: {
+          attest: (p) => {
+            attested.push(p.pid);
+            return Promise.resolve([parseSelector("unix:uid:0")]);
+          },
+        },
+        identities: cache,
+        logger: log.logger,
+      });
+      extraServers.push(counting);
+      const c = createWorkloadClient({ endpoint: path });
+      clients.push(c);
+      const stream = c.fetchX509Svid();
+      expect(idsOf(await stream.next())).toEqual([`spiffe://${TD}/workload/root`]);
+      for (let i = 0; i < 3; i++) {
+        expect(idsOf(await c.fetchX509Svid().next())).toEqual([`spiffe://${TD}/workload/root`]);
+      }
+      expect((await c.fetchX509Bundles().next()).bundles).toBeDefined();
+      expect(attested).toEqual([process.pid]);
+      // Another connection is attested on its own.
+      const other = createWorkloadClient({ endpoint: path });
+      clients.push(other);
+      expect(idsOf(await other.fetchX509Svid().next())).toEqual([`spiffe://${TD}/workload/root`]);
+      expect(attested).toEqual([process.pid, process.pid]);
+      await counting.close();
+    });
   });
 
   describe("attestation failures", () => {

@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
-import { open, readFile, readlink } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { open, readFile, readlink, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { MeshidError } from "@meshid/errors";
 import { normalizeSelectors, type Selector } from "@meshid/spiffe";
-import { findGroupName, findUserName, parseGroup, parsePasswd } from "../domain/passwd";
+import { groupNamesById, userNamesById } from "../domain/passwd";
 import { parseProcStatus } from "../domain/proc-status";
 import type { WorkloadProcess } from "../domain/types";
 import type { WorkloadAttestor } from "../ports";
@@ -56,13 +57,69 @@ export function procReadError(err: unknown, pid: number, what: string): MeshidEr
   );
 }
 
-async function readOptional(file: string): Promise<string | undefined> {
-  try {
-    return await readFile(file, "utf8");
-  } catch (err) {
-    if (errnoOf(err) === "ENOENT") return undefined;
-    throw err;
-  }
+/**
+ * A file modified this recently (ms) is read on every call: file times have the kernel's tick
+ * granularity, so a same-size edit in the same tick as our read would look unchanged (the
+ * "racy git" problem).
+ */
+export const CACHED_FILE_RACY_MS = 2_000;
+
+/** A file parsed once and again only when it changes; {@link CachedFile.get} is cheap. */
+export interface CachedFile<T> {
+  /**
+   * The parsed content, or undefined when the file does not exist. Stats the file on every call
+   * and re-reads it only when its device, inode, size, mtime or ctime changed, or when it was
+   * modified within {@link CACHED_FILE_RACY_MS}; so an edited or replaced file is seen at the
+   * next call. Concurrent calls share one read.
+   */
+  get(): Promise<T | undefined>;
+}
+
+/** Creates a {@link CachedFile} of `path` parsed with `parse`. */
+export function createCachedFile<T>(
+  path: string,
+  parse: (text: string) => T,
+  nowMs: () => number = Date.now,
+): CachedFile<T> {
+  let cached: { readonly key: string; readonly value: T } | undefined;
+  let loading: { readonly key: string; readonly promise: Promise<T> } | undefined;
+  return {
+    async get() {
+      let key: string;
+      let racy: boolean;
+      try {
+        const info = await stat(path, { bigint: true });
+        key = `${info.dev}:${info.ino}:${info.size}:${info.mtimeNs}:${info.ctimeNs}`;
+        racy = nowMs() - Number(info.mtimeMs) < CACHED_FILE_RACY_MS;
+      } catch (err) {
+        if (errnoOf(err) !== "ENOENT") throw err;
+        cached = undefined;
+        return undefined;
+      }
+      if (!racy && cached?.key === key) return cached.value;
+      if (racy || loading?.key !== key) {
+        const promise = readFile(path, "utf8").then(parse);
+        const current = { key, promise };
+        loading = current;
+        promise.then(
+          (value) => {
+            if (loading === current) loading = undefined;
+            cached = racy ? undefined : { key, value };
+          },
+          () => {
+            if (loading === current) loading = undefined;
+          },
+        );
+      }
+      try {
+        return await loading.promise;
+      } catch (err) {
+        // Deleted between the stat and the read.
+        if (errnoOf(err) === "ENOENT") return undefined;
+        throw err;
+      }
+    },
+  };
 }
 
 async function hashFile(
@@ -100,7 +157,8 @@ async function hashFile(
 /**
  * Creates the `unix` workload attestor (SPIRE's unix plugin): `unix:uid:<n>` and
  * `unix:gid:<n>` from the peer credentials (the kernel's SO_PEERCRED word), `unix:user:<name>`
- * and `unix:group:<name>` when `<etcRoot>/passwd` / `group` name them,
+ * and `unix:group:<name>` when `<etcRoot>/passwd` / `group` name them (parsed once, re-read
+ * when the file changes: see {@link createCachedFile}),
  * `unix:supplementary_gid:<n>` for each gid of the `Groups:` line of `<procRoot>/<pid>/status`,
  * and optionally `unix:path:<abs>` and `unix:sha256:<hex>`; deduplicated and sorted.
  *
@@ -114,6 +172,8 @@ export function createUnixAttestor(params: CreateUnixAttestorParams = {}): Workl
   const etcRoot = params.etcRoot ?? "/etc";
   const sha256 = params.sha256?.enabled === true;
   const maxBytes = params.sha256?.maxBytes ?? DEFAULT_SHA256_MAX_BYTES;
+  const passwd = createCachedFile(join(etcRoot, "passwd"), userNamesById);
+  const group = createCachedFile(join(etcRoot, "group"), groupNamesById);
 
   return {
     type: "unix",
@@ -123,25 +183,21 @@ export function createUnixAttestor(params: CreateUnixAttestorParams = {}): Workl
       const sel = (value: string): Selector => ({ type: "unix", value });
       const out: Selector[] = [sel(`uid:${process.uid}`), sel(`gid:${process.gid}`)];
 
+      // procfs is in memory: a synchronous read costs microseconds, the thread pool far more.
       let statusText: string;
       try {
-        statusText = await readFile(join(pidDir, "status"), "utf8");
+        statusText = readFileSync(join(pidDir, "status"), "utf8");
       } catch (err) {
         throw procReadError(err, process.pid, "status");
       }
       const status = parseProcStatus(statusText);
       for (const gid of status.groups) out.push(sel(`supplementary_gid:${gid}`));
 
-      const [passwdText, groupText] = await Promise.all([
-        readOptional(join(etcRoot, "passwd")),
-        readOptional(join(etcRoot, "group")),
-      ]);
-      const user =
-        passwdText === undefined ? undefined : findUserName(parsePasswd(passwdText), process.uid);
-      const group =
-        groupText === undefined ? undefined : findGroupName(parseGroup(groupText), process.gid);
+      const [users, groups] = await Promise.all([passwd.get(), group.get()]);
+      const user = users?.get(process.uid);
+      const groupName = groups?.get(process.gid);
       if (user !== undefined) out.push(sel(`user:${user}`));
-      if (group !== undefined) out.push(sel(`group:${group}`));
+      if (groupName !== undefined) out.push(sel(`group:${groupName}`));
 
       if (params.path === true || sha256) {
         const exe = join(pidDir, "exe");

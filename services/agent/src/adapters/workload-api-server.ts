@@ -14,6 +14,7 @@ import type { Meter } from "@opentelemetry/api";
 import type { WorkloadAttestation, WorkloadIdentitySource } from "../api/deps";
 import { WorkloadApiLogKeys, createWorkloadApiHandlers } from "../api/workload-api";
 import type { WorkloadProcess } from "../domain/types";
+import { createConnectionAttestation, type ConnectionAttestation } from "./connection-attestation";
 
 /** Mode of the Workload API socket: any local uid may connect (identity comes from attestation). */
 export const WORKLOAD_API_SOCKET_MODE = 0o777;
@@ -49,6 +50,11 @@ export interface StartWorkloadApiServerParams {
   readonly shutdownGraceMs?: number;
   /** Meter for the open-streams gauge. Default: the global `@meshid/agent` meter. */
   readonly meter?: Meter;
+  /**
+   * How long a connection's attestation is reused by its calls before its process is attested
+   * again, ms. Default 5000 (`DEFAULT_CONNECTION_ATTESTATION_MAX_AGE_MS`).
+   */
+  readonly attestationMaxAgeMs?: number;
 }
 
 /** A running Workload API server. */
@@ -70,8 +76,9 @@ const CONNECTION_ID_PREFIX = "workload-api-connection-";
  * Starts the SPIFFE Workload API on the Unix socket `socketPath`: creates missing parent
  * directories (mode 0755; existing directories keep their mode), replaces a stale socket file
  * (refusing when a live server answers on it), listens, sets the socket to mode 0777 so
- * workloads of any uid can connect, reads each connection's peer credentials (SO_PEERCRED)
- * and serves it with grpc-js (plaintext: a Unix socket, no TLS) through a connection injector.
+ * workloads of any uid can connect, reads each connection's peer credentials (SO_PEERCRED),
+ * attests its process once at accept time (calls on the connection reuse the selectors: see
+ * {@link createConnectionAttestation}) and serves it with grpc-js (plaintext: a Unix socket, no TLS) through a connection injector.
  * A connection whose credentials cannot be read is closed.
  *
  * @throws MeshidError `agent.workload_api.socket_path_invalid` (invalid_argument) for a relative
@@ -95,13 +102,18 @@ export async function startWorkloadApiServer(
   await removeStaleSocket(socketPath);
 
   const peers = new Map<string, WorkloadProcess>();
+  /** The attestation of each connection, by its peer (one WorkloadProcess per connection). */
+  const connections = new WeakMap<WorkloadProcess, ConnectionAttestation>();
   const sockets = new Set<Socket>();
   const shutdown = new AbortController();
   const grpcServer = new Server();
   grpcServer.addService(
-    toGrpcJsServiceDefinition(spiffeWorkload.SpiffeWorkloadAPIDefinition),
+    workloadApiDefinition(),
     createWorkloadApiHandlers({
-      attestation: params.attestation,
+      attestation: {
+        attest: (process, signal) =>
+          connections.get(process)?.attest(signal) ?? params.attestation.attest(process, signal),
+      },
       identities: params.identities,
       logger: params.logger,
       peerProcess: (peer) => peers.get(peer),
@@ -129,9 +141,16 @@ export async function startWorkloadApiServer(
     const connectionId = `${CONNECTION_ID_PREFIX}${nextConnection}`;
     // grpc-js reports `remoteAddress` (no port on a Unix socket) as the call's peer.
     Object.defineProperty(socket, "remoteAddress", { value: connectionId, configurable: true });
+    const attestation = createConnectionAttestation({
+      process: credentials,
+      attestation: params.attestation,
+      ...(params.attestationMaxAgeMs === undefined ? {} : { maxAgeMs: params.attestationMaxAgeMs }),
+    });
     peers.set(connectionId, credentials);
+    connections.set(credentials, attestation);
     sockets.add(socket);
     socket.once("close", () => {
+      attestation.close();
       peers.delete(connectionId);
       sockets.delete(socket);
     });
@@ -144,6 +163,8 @@ export async function startWorkloadApiServer(
       "Workload API connection",
     );
     injector.injectConnection(socket);
+    // Attest while the HTTP/2 handshake runs: the first call finds the selectors ready.
+    attestation.prime();
   });
 
   await listen(netServer, socketPath);
@@ -181,6 +202,32 @@ export async function startWorkloadApiServer(
   return {
     socketPath,
     close: () => (closing ??= close()),
+  };
+}
+
+/**
+ * The grpc-js definition of the Workload API, with FetchX509SVID responses encoded once per
+ * message object: the handlers reuse one response object for every workload of the same
+ * identity (see `createX509SvidResponseCache`), so they share its protobuf bytes too (grpc-js
+ * copies them into each stream's frame).
+ */
+export function workloadApiDefinition() {
+  const definition = toGrpcJsServiceDefinition(spiffeWorkload.SpiffeWorkloadAPIDefinition);
+  const fetch = definition.fetchX509SVID;
+  const encoded = new WeakMap<object, Buffer>();
+  return {
+    ...definition,
+    fetchX509SVID: {
+      ...fetch,
+      responseSerialize: (value: spiffeWorkload.X509SVIDResponse): Buffer => {
+        let bytes = encoded.get(value);
+        if (bytes === undefined) {
+          bytes = fetch.responseSerialize(value);
+          encoded.set(value, bytes);
+        }
+        return bytes;
+      },
+    },
   };
 }
 

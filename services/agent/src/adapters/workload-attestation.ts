@@ -1,15 +1,15 @@
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { MeshidError } from "@meshid/errors";
 import { normalizeSelectors, type Selector } from "@meshid/spiffe";
 import type { Logger } from "@meshid/telemetry";
-import type { WorkloadAttestation } from "../api/deps";
+import type { AttestedProcess, WorkloadAttestation } from "../api/deps";
 import { isProcStateGone, parseProcStat } from "../domain/proc-stat";
 import type { WorkloadProcess } from "../domain/types";
 import type { WorkloadAttestor } from "../ports";
 import { PROCESS_GONE_CODE, procReadError } from "./unix-attestor";
 
-/** Error code when the PID named another process after attestation than before. */
+/** Error code when the PID names another process than the one attested. */
 export const PID_REUSED_CODE = "agent.attestation.pid_reused";
 
 /** Parameters of {@link createWorkloadAttestation}. */
@@ -21,6 +21,8 @@ export interface CreateWorkloadAttestationParams {
   readonly logger: Logger;
 }
 
+const DURING_ATTESTATION = "during attestation";
+
 function gone(pid: number): MeshidError {
   return new MeshidError("permission_denied", PROCESS_GONE_CODE, `process ${pid} is gone`, {
     details: { pid },
@@ -30,13 +32,15 @@ function gone(pid: number): MeshidError {
 /**
  * Creates the {@link WorkloadAttestation} of the Workload API: reads the caller's start time
  * from `<procRoot>/<pid>/stat`, runs every attestor (concurrently), reads the start time again,
- * and returns the merged selectors normalised (deduplicated, sorted). A different start time
- * means the PID now names another process.
+ * and returns the merged selectors normalised (deduplicated, sorted). A different start time means the PID now names another process.
+ * `attestProcess` also returns the start time, and `checkProcess` compares a PID's start time
+ * with an attested one (one read of `<procRoot>/<pid>/stat`), for per-connection caching.
  *
  * `attest` throws MeshidError `permission_denied` / `agent.attestation.process_gone` (the
  * process exited: no stat file, or a zombie) or `agent.attestation.pid_reused`; when an
  * attestor fails and the process is gone or replaced, that is reported instead of the
- * attestor's error; otherwise the attestor's error.
+ * attestor's error; otherwise the attestor's error. The `/proc/<pid>/stat` reads are
+ * synchronous (procfs; microseconds).
  */
 export function createWorkloadAttestation(
   params: CreateWorkloadAttestationParams,
@@ -44,10 +48,11 @@ export function createWorkloadAttestation(
   const procRoot = params.procRoot ?? "/proc";
   const logger = params.logger;
 
-  const startTime = async (pid: number): Promise<number> => {
+  // procfs is in memory: a synchronous read costs microseconds, the thread pool far more.
+  const startTime = (pid: number): number => {
     let text: string;
     try {
-      text = await readFile(join(procRoot, String(pid), "stat"), "utf8");
+      text = readFileSync(join(procRoot, String(pid), "stat"), "utf8");
     } catch (err) {
       throw procReadError(err, pid, "stat");
     }
@@ -56,45 +61,59 @@ export function createWorkloadAttestation(
     return stat.startTimeTicks;
   };
 
-  const checkSame = async (pid: number, before: number): Promise<void> => {
-    const after = await startTime(pid);
+  const checkSame = (pid: number, before: number, what: string): void => {
+    const after = startTime(pid);
     if (after !== before) {
       throw new MeshidError(
         "permission_denied",
         PID_REUSED_CODE,
-        `process ${pid} was replaced by another process during attestation`,
+        `process ${pid} was replaced by another process ${what}`,
         { details: { pid } },
       );
     }
   };
 
-  return {
-    async attest(process: WorkloadProcess, signal?: AbortSignal): Promise<Selector[]> {
-      signal?.throwIfAborted();
-      if (!Number.isSafeInteger(process.pid) || process.pid <= 0) {
-        throw new MeshidError(
-          "permission_denied",
-          "agent.attestation.no_pid",
-          "caller has no process id",
-        );
-      }
-      const before = await startTime(process.pid);
-      let results: Selector[][];
-      try {
-        results = await Promise.all(params.attestors.map((a) => a.attest(process, signal)));
-      } catch (err) {
-        signal?.throwIfAborted();
-        // A vanished or replaced process explains the failure better than the attestor does.
-        await checkSame(process.pid, before);
-        throw err;
-      }
-      await checkSame(process.pid, before);
-      const selectors = normalizeSelectors(results.flat());
-      logger.debug(
-        { pid: process.pid, uid: process.uid, selectorCount: selectors.length },
-        "workload attested",
+  const attestProcess = async (
+    process: WorkloadProcess,
+    signal?: AbortSignal,
+  ): Promise<AttestedProcess> => {
+    signal?.throwIfAborted();
+    if (!Number.isSafeInteger(process.pid) || process.pid <= 0) {
+      throw new MeshidError(
+        "permission_denied",
+        "agent.attestation.no_pid",
+        "caller has no process id",
       );
-      return selectors;
+    }
+    const before = startTime(process.pid);
+    let results: Selector[][];
+    try {
+      results =
+        params.attestors.length === 1
+          ? [await params.attestors[0]!.attest(process, signal)]
+          : await Promise.all(params.attestors.map((a) => a.attest(process, signal)));
+    } catch (err) {
+      signal?.throwIfAborted();
+      // A vanished or replaced process explains the failure better than the attestor does.
+      checkSame(process.pid, before, DURING_ATTESTATION);
+      throw err;
+    }
+    checkSame(process.pid, before, DURING_ATTESTATION);
+    const selectors = normalizeSelectors(results.length === 1 ? results[0]! : results.flat());
+    logger.debug(
+      { pid: process.pid, uid: process.uid, selectorCount: selectors.length },
+      "workload attested",
+    );
+    return { selectors, startTimeTicks: before };
+  };
+
+  return {
+    async attest(process, signal) {
+      return (await attestProcess(process, signal)).selectors;
+    },
+    attestProcess,
+    checkProcess(pid, startTimeTicks) {
+      checkSame(pid, startTimeTicks, "since it was attested");
     },
   };
 }

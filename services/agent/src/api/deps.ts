@@ -29,6 +29,13 @@ export interface WorkloadIdentitySource {
   watchBundle(signal: AbortSignal): AsyncIterable<AgentBundle>;
 }
 
+/** The result of {@link WorkloadAttestation.attestProcess}. */
+export interface AttestedProcess {
+  readonly selectors: Selector[];
+  /** Start time (clock ticks after boot) of the PID, the same before and after attestation. */
+  readonly startTimeTicks: number;
+}
+
 /** Attests a Workload API caller (adapters/workload-attestation.ts). */
 export interface WorkloadAttestation {
   /**
@@ -38,4 +45,15 @@ export interface WorkloadAttestation {
    * unavailable when a source such as the kubelet cannot be reached).
    */
   attest(process: WorkloadProcess, signal?: AbortSignal): Promise<Selector[]>;
+  /**
+   * Like {@link attest}, also returning the start time it checked. Optional: without it (and
+   * {@link checkProcess}) a connection's cached attestation is only bounded by its age.
+   */
+  attestProcess?(process: WorkloadProcess, signal?: AbortSignal): Promise<AttestedProcess>;
+  /**
+   * Throws MeshidError permission_denied `agent.attestation.pid_reused` when `pid` now names
+   * another process than the one started at `startTimeTicks`, or
+   * `agent.attestation.process_gone` when it exited. Synchronous and cheap (one procfs read).
+   */
+  checkProcess?(pid: number, startTimeTicks: number): void;
 }

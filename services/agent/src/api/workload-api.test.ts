@@ -20,6 +20,7 @@ import {
   WORKLOAD_API_HEADER,
   bundleToX509BundlesResponse,
   createWorkloadApiHandlers,
+  createX509SvidResponseCache,
   identityToX509SvidResponse,
   type WorkloadApiDeps,
 } from "./workload-api";
@@ -259,6 +260,42 @@ describe("workload API converters", () => {
       crl: [],
       bundles: { "spiffe://example.org": Buffer.from([0x30, 1, 0x30, 2]) },
     });
+  });
+});
+
+describe("X509SVIDResponse cache", () => {
+  it("response cache – one response object per identity; a rotation, a new SVID or bundle misses", () => {
+    const responseOf = createX509SvidResponseCache(2);
+    const first = responseOf({ svids: [svidA], bundle });
+    // Another caller (another identity object) with the same SVID records and bundle.
+    expect(responseOf({ svids: [svidA], bundle })).toBe(first);
+    expect(first).toEqual(identityToX509SvidResponse({ svids: [svidA], bundle }));
+    // Rotated: a new record (same entry, new serial and key).
+    const rotated = { ...svid("spiffe://example.org/a", 9), entryId: svidA.entryId };
+    const afterRotation = responseOf({ svids: [rotated], bundle });
+    expect(afterRotation).not.toBe(first);
+    expect(afterRotation.svids[0]!.x509SvidKey).toEqual(Buffer.from(rotated.privateKeyPkcs8Der));
+    // A record replaced under the same entry id and serial (never reused by the CA) still misses.
+    const sameSerial = { ...rotated };
+    expect(responseOf({ svids: [sameSerial], bundle })).not.toBe(afterRotation);
+    // A new bundle object.
+    const newBundle = { ...bundle, sequenceNumber: 2 };
+    const withNewBundle = responseOf({ svids: [sameSerial], bundle: newBundle });
+    expect(withNewBundle).not.toBe(afterRotation);
+    expect(responseOf({ svids: [sameSerial], bundle: newBundle })).toBe(withNewBundle);
+    // Two SVIDs are their own identity.
+    expect(responseOf({ svids: [svidA, svidB], bundle }).svids).toHaveLength(2);
+  });
+
+  it("response cache – keeps at most `limit` responses, dropping the least recently used", () => {
+    const responseOf = createX509SvidResponseCache(2);
+    const a = responseOf({ svids: [svidA], bundle });
+    const b = responseOf({ svids: [svidB], bundle });
+    expect(responseOf({ svids: [svidA], bundle })).toBe(a);
+    responseOf({ svids: [svidA, svidB], bundle });
+    // B was the least recently used: built again; A is still there.
+    expect(responseOf({ svids: [svidA], bundle })).toBe(a);
+    expect(responseOf({ svids: [svidB], bundle })).not.toBe(b);
   });
 });
 

@@ -140,6 +140,46 @@ export function identityToX509SvidResponse(identity: WorkloadIdentity): X509SVID
   };
 }
 
+/** Default of {@link createX509SvidResponseCache}'s `limit`. */
+export const DEFAULT_RESPONSE_CACHE_LIMIT = 128;
+
+/**
+ * A memo of {@link identityToX509SvidResponse}: workloads with the same identity (the same
+ * cached SVID records and the same bundle object) get the very same response object, so it is
+ * built (and, through the server's definition, encoded) once instead of once per caller. A
+ * rotation, a new or withdrawn SVID or a new bundle makes different records or another bundle
+ * object, which misses and builds afresh; the least recently used of at most `limit`
+ * responses are dropped.
+ */
+export function createX509SvidResponseCache(
+  limit = DEFAULT_RESPONSE_CACHE_LIMIT,
+): (identity: WorkloadIdentity) => X509SVIDResponse {
+  interface Cached {
+    readonly identity: WorkloadIdentity;
+    readonly response: X509SVIDResponse;
+  }
+  const cache = new Map<string, Cached>();
+  const same = (a: WorkloadIdentity, b: WorkloadIdentity): boolean =>
+    a.bundle === b.bundle &&
+    a.svids.length === b.svids.length &&
+    a.svids.every((svid, i) => svid === b.svids[i]);
+  return (identity) => {
+    let key = "";
+    for (const svid of identity.svids) key += `${svid.entryId}/${svid.serialHex};`;
+    const hit = cache.get(key);
+    cache.delete(key);
+    if (hit !== undefined && same(hit.identity, identity)) {
+      cache.set(key, hit);
+      return hit.response;
+    }
+    const response = identityToX509SvidResponse(identity);
+    // Only what the response needs: not the caller's identity object.
+    cache.set(key, { identity: { svids: [...identity.svids], bundle: identity.bundle }, response });
+    if (cache.size > limit) cache.delete(cache.keys().next().value as string);
+    return response;
+  };
+}
+
 /**
  * Converts the agent's bundle into an X509BundlesResponse: the X.509 authorities as DER
  * concatenated, keyed by the trust-domain ID (`spiffe://<td>`).
@@ -220,6 +260,7 @@ export function createWorkloadApiHandlers(deps: WorkloadApiDeps): WorkloadApiHan
     description: "Open SPIFFE Workload API streams",
   });
   let openStreams = 0;
+  const x509SvidResponse = createX509SvidResponseCache();
 
   async function attestCaller(
     peer: string,
@@ -370,7 +411,7 @@ export function createWorkloadApiHandlers(deps: WorkloadApiDeps): WorkloadApiHan
             );
             throw noIdentityError();
           }
-          await writeMessage(call, identityToX509SvidResponse(identity), signal);
+          await writeMessage(call, x509SvidResponse(identity), signal);
           sent += 1;
           logger.debug(
             {

@@ -12,15 +12,27 @@ export interface GroupEntry {
   readonly members: readonly string[];
 }
 
-function lines(text: string): string[][] {
-  return text
-    .split("\n")
-    .map((l) => l.trim())
-    .filter((l) => l !== "" && !l.startsWith("#"))
-    .map((l) => l.split(":"));
+/** Calls `each` with the colon-separated fields of every non-blank, non-comment line. */
+function forEachLine(text: string, each: (fields: string[]) => void): void {
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf("\n", start);
+    if (end < 0) end = text.length;
+    const line = text.slice(start, end).trim();
+    start = end + 1;
+    if (line !== "" && line.charCodeAt(0) !== 0x23 /* # */) each(line.split(":"));
+  }
 }
 
-const ID = /^[0-9]+$/;
+/** A decimal id (digits only), or -1. */
+function parseId(text: string | undefined): number {
+  if (text === undefined || text.length === 0) return -1;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return -1;
+  }
+  return Number(text);
+}
 
 /**
  * Parses `/etc/passwd` (`name:password:uid:gid:gecos:home:shell`). Comments, blank and
@@ -28,11 +40,13 @@ const ID = /^[0-9]+$/;
  */
 export function parsePasswd(text: string): PasswdEntry[] {
   const out: PasswdEntry[] = [];
-  for (const f of lines(text)) {
-    const [name, , uid, gid] = f;
-    if (f.length < 4 || !name || !ID.test(uid ?? "") || !ID.test(gid ?? "")) continue;
-    out.push({ name, uid: Number(uid), gid: Number(gid) });
-  }
+  forEachLine(text, (f) => {
+    const [name, , uidText, gidText] = f;
+    const uid = parseId(uidText);
+    const gid = parseId(gidText);
+    if (f.length < 4 || !name || uid < 0 || gid < 0) return;
+    out.push({ name, uid, gid });
+  });
   return out;
 }
 
@@ -42,15 +56,12 @@ export function parsePasswd(text: string): PasswdEntry[] {
  */
 export function parseGroup(text: string): GroupEntry[] {
   const out: GroupEntry[] = [];
-  for (const f of lines(text)) {
-    const [name, , gid, members] = f;
-    if (f.length < 3 || !name || !ID.test(gid ?? "")) continue;
-    out.push({
-      name,
-      gid: Number(gid),
-      members: (members ?? "").split(",").filter((m) => m !== ""),
-    });
-  }
+  forEachLine(text, (f) => {
+    const [name, , gidText, members] = f;
+    const gid = parseId(gidText);
+    if (f.length < 3 || !name || gid < 0) return;
+    out.push({ name, gid, members: (members ?? "").split(",").filter((m) => m !== "") });
+  });
   return out;
 }
 
@@ -62,4 +73,21 @@ export function findUserName(entries: readonly PasswdEntry[], uid: number): stri
 /** The name of the first group entry with `gid` (as getgrgid does), or undefined. */
 export function findGroupName(entries: readonly GroupEntry[], gid: number): string | undefined {
   return entries.find((e) => e.gid === gid)?.name;
+}
+
+/**
+ * Id → name of `/etc/passwd` text (the first line with an id names it, as getpwuid does), for
+ * lookups without a scan.
+ */
+export function userNamesById(text: string): ReadonlyMap<number, string> {
+  const names = new Map<number, string>();
+  for (const e of parsePasswd(text)) if (!names.has(e.uid)) names.set(e.uid, e.name);
+  return names;
+}
+
+/** Id → name of `/etc/group` text (the first line with a gid names it, as getgrgid does). */
+export function groupNamesById(text: string): ReadonlyMap<number, string> {
+  const names = new Map<number, string>();
+  for (const e of parseGroup(text)) if (!names.has(e.gid)) names.set(e.gid, e.name);
+  return names;
 }
