@@ -97,7 +97,7 @@ export function createGrpcCaBundleClient(deps: GrpcCaBundleClientDeps): CaBundle
         const msg = await bundles.getBundle(
           {},
           {
-            deadline: Date.now() + deadlineMs,
+            deadline: deadlineMs,
             ...(signal === undefined ? {} : { signal }),
             onTrailer: (t) => {
               trailer = t;

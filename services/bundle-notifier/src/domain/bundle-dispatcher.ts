@@ -62,6 +62,8 @@ export interface BundleDispatcherStatus {
   readonly caConnected: boolean;
   /** How many times a stream was opened. */
   readonly streamOpens: number;
+  /** How many stream attempts failed (connection refused, stream broken, bad answer). */
+  readonly caStreamFailures: number;
   /** The bundle held now, if any. */
   readonly sequenceNumber?: number;
   readonly targets: readonly TargetStatus[];
@@ -129,6 +131,7 @@ export function createBundleDispatcher(deps: BundleDispatcherDeps): BundleDispat
   const waiters = new Set<() => void>();
   let caConnected = false;
   let streamOpens = 0;
+  let caStreamFailures = 0;
   let kickStreamRetry: (() => void) | undefined;
   let started = false;
 
@@ -212,6 +215,7 @@ export function createBundleDispatcher(deps: BundleDispatcherDeps): BundleDispat
         logger.warn("the CA ended the WatchBundle stream; re-opening");
       } catch (err) {
         if (signal.aborted) return;
+        caStreamFailures++;
         errorsCounter.add(1, { target: CA_ERROR_TARGET });
         const delayMs = backoffDelayMs({
           attempt,
@@ -368,6 +372,7 @@ export function createBundleDispatcher(deps: BundleDispatcherDeps): BundleDispat
     status: () => ({
       caConnected,
       streamOpens,
+      caStreamFailures,
       ...(latest === undefined ? {} : { sequenceNumber: latest.sequenceNumber }),
       targets: states.map((s) => ({ ...s })),
     }),
