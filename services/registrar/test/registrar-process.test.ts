@@ -117,7 +117,10 @@ describe("registrar process", () => {
     await waitFor("r1 to hold the lease", () => holder() === "r1");
     const r2 = await startReplica("r2");
     for (const r of [r1, r2]) {
-      await waitFor(`${r.identity} ready`, async () => (await fetch(`${r.opsUrl}/readyz`)).status === 200);
+      await waitFor(
+        `${r.identity} ready`,
+        async () => (await fetch(`${r.opsUrl}/readyz`)).status === 200,
+      );
       expect((await fetch(`${r.opsUrl}/healthz`)).status).toBe(200);
     }
     expect(await leaderGauge(r1)).toBe("1");
