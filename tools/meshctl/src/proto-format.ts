@@ -7,7 +7,6 @@ import {
   type Selector,
 } from "@meshid/spiffe";
 import { Status } from "nice-grpc-common";
-import { formatTime } from "./output";
 
 /** `spiffe://<td><path>` of a proto SpiffeId, or "" when absent. */
 export function spiffeIdText(id: meshidTypesV1.SpiffeId | undefined): string {
@@ -115,6 +114,3 @@ export function authorityJson(a: meshidTypesV1.Authority): Record<string, unknow
     keyType: a.keyType,
   };
 }
-
-/** `created` / `expires` column text of a date (RFC 3339 UTC). */
-export const timeText = formatTime;

@@ -72,7 +72,9 @@ test("svid fetch – prints SPIFFE ID, serial, expiry and hint", async () => {
   const [header, row] = r.stdout.trimEnd().split("\n");
   expect(header).toMatch(/^SPIFFE ID\s+SERIAL\s+EXPIRES\s+HINT$/);
   expect(row).toMatch(
-    new RegExp(`^${WORKLOAD_ID}\\s+[0-9a-f]+\\s+\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}Z\\s+-$`),
+    new RegExp(
+      `^${WORKLOAD_ID}\\s+[0-9a-f]+\\s+\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}Z \\(in \\d+[smhd]\\)\\s+-$`,
+    ),
   );
 });
 

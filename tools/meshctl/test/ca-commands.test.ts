@@ -480,7 +480,12 @@ describe("events tail", () => {
     const since = t0.toISOString();
     const r = await meshctl("events", "tail", "entry.created", "--since", since, "--count", "1");
     expectCode(r, 0);
-    expect(r.stdout).toMatch(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z\s+entry\.created\s+\S+\n$/);
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}Z  entry\\.created\\s+${e.id}  ` +
+          `entryId=${e.id} spiffeId=spiffe://${TD}/replayed parentId=${AGENT_ID} revision=\\d+\\n$`,
+      ),
+    );
     expect(r.stderr).toContain("replaying meshid.v1.entry.created");
     const j = await meshctl("--json", "events", "tail", "entry", "--since", since, "--count", "1");
     expectCode(j, 0);

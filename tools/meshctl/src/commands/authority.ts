@@ -1,7 +1,7 @@
 import { MeshidError } from "@meshid/errors";
 import type { meshidTypesV1 } from "@meshid/proto";
 import type { Command } from "commander";
-import type { ActionBinder } from "../command-env";
+import type { ActionBinder, CommandEnv } from "../command-env";
 import { formatTime, renderTable } from "../output";
 import { authorityJson, authorityStateName } from "../proto-format";
 
@@ -20,11 +20,7 @@ export function registerAuthorityCommands(program: Command, bind: ActionBinder):
     .command("authority")
     .description("the CA's X.509 signing authorities and forced rotation");
 
-  const print = (
-    env: Parameters<Parameters<ActionBinder>[1]>[0],
-    verb: string,
-    a: meshidTypesV1.Authority,
-  ): void => {
+  const print = (env: CommandEnv, verb: string, a: meshidTypesV1.Authority): void => {
     if (env.out.json) env.out.printJson(authorityJson(a));
     else env.out.print(`${verb} authority ${a.authorityId} (${authorityStateName(a.state)})`);
   };

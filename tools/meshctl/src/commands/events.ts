@@ -74,6 +74,36 @@ function headersObject(headers: MsgHdrs | undefined): Record<string, string> {
   return out;
 }
 
+/** Longest event summary printed in human mode, in characters. */
+const MAX_SUMMARY_CHARS = 200;
+
+/**
+ * A one-line summary of an event payload (protobuf JSON): `key=value` for every non-empty
+ * field, SPIFFE IDs written as `spiffe://…`, lists joined with commas.
+ */
+export function summarizeEventData(data: unknown): string {
+  if (typeof data !== "object" || data === null) return "";
+  const text = (value: unknown): string => {
+    if (Array.isArray(value)) return value.map(text).join(",");
+    if (typeof value === "object" && value !== null) {
+      const o = value as Record<string, unknown>;
+      if (typeof o.trustDomain === "string") {
+        return `spiffe://${o.trustDomain}${typeof o.path === "string" ? o.path : ""}`;
+      }
+      return JSON.stringify(value);
+    }
+    return String(value);
+  };
+  const parts = Object.entries(data as Record<string, unknown>)
+    .map(([key, value]) => [key, text(value)] as const)
+    .filter(([, value]) => value !== "" && value !== "false")
+    .map(([key, value]) => `${key}=${value}`);
+  const summary = parts.join(" ");
+  return summary.length > MAX_SUMMARY_CHARS
+    ? `${summary.slice(0, MAX_SUMMARY_CHARS - 1)}…`
+    : summary;
+}
+
 /** Prints one event; returns false when the message is not a valid meshid event. */
 function printEvent(env: CommandEnv, msg: EventMessage, sequence: number | undefined): boolean {
   const decoded = decodeEventMessage(msg);
@@ -82,16 +112,22 @@ function printEvent(env: CommandEnv, msg: EventMessage, sequence: number | undef
     return false;
   }
   const ev = decoded.event;
+  const data = (EVENT_CATALOG[ev.type].codec as { toJSON(m: unknown): unknown }).toJSON(ev.data);
   if (env.out.json) {
-    const def = EVENT_CATALOG[ev.type];
     env.out.printJsonLine({
       subject: msg.subject,
       ...(sequence === undefined ? {} : { streamSequence: sequence }),
       headers: headersObject(msg.headers),
-      data: (def.codec as { toJSON(m: unknown): unknown }).toJSON(ev.data),
+      data,
     });
   } else {
-    env.out.print(`${formatTime(ev.time)}  ${ev.type.padEnd(19)}  ${ev.subject ?? msg.subject}`);
+    const line = [
+      formatTime(ev.time),
+      ev.type.padEnd(19),
+      ev.subject ?? "-",
+      summarizeEventData(data),
+    ];
+    env.out.print(line.join("  ").trimEnd());
   }
   return true;
 }

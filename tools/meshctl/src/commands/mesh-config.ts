@@ -24,7 +24,8 @@ function mtlsModeName(mode: meshidProxyconfigV1.MtlsMode): string {
   return found?.[0] ?? "unspecified";
 }
 
-function configJson(c: meshidProxyconfigV1.MeshConfig | undefined): Record<string, unknown> {
+/** The `--json` shape of a MeshConfig. */
+export function configJson(c: meshidProxyconfigV1.MeshConfig | undefined): Record<string, unknown> {
   return {
     mtlsMode: c === undefined ? "unspecified" : mtlsModeName(c.mtlsMode),
     caTTL: c?.caTtl ?? "",
@@ -76,13 +77,41 @@ function parseGeneration(value: string): number {
   return Number(value);
 }
 
-interface SetOptions {
+/** Options of `mesh-config set` as commander parsed them. */
+export interface SetOptions {
   mtlsMode?: MtlsModeName;
   caTtl?: string;
   svidTtl?: string;
   caKeyType?: string;
   rotateNow?: boolean;
   expectedGeneration?: number;
+}
+
+/**
+ * Builds the UpdateMeshConfigRequest of `mesh-config set`: only the given fields are set, so
+ * the server keeps the others.
+ * @throws MeshidError `meshctl.usage` when nothing would change.
+ */
+export function updateRequestFromOptions(
+  o: SetOptions,
+): meshidProxyconfigV1.UpdateMeshConfigRequest {
+  const request: meshidProxyconfigV1.UpdateMeshConfigRequest = {
+    rotateNow: o.rotateNow === true,
+    ...(o.mtlsMode === undefined ? {} : { mtlsMode: MTLS_MODES[o.mtlsMode] }),
+    ...(o.caTtl === undefined ? {} : { caTtl: o.caTtl }),
+    ...(o.svidTtl === undefined ? {} : { svidTtl: o.svidTtl }),
+    ...(o.caKeyType === undefined ? {} : { caKeyType: o.caKeyType }),
+    ...(o.expectedGeneration === undefined ? {} : { expectedGeneration: o.expectedGeneration }),
+  };
+  const changes = Object.keys(request).filter(
+    (k) => k !== "rotateNow" && k !== "expectedGeneration",
+  );
+  if (changes.length === 0 && !request.rotateNow) {
+    throw usageError(
+      "nothing to change: give --mtls-mode, --ca-ttl, --svid-ttl, --ca-key-type or --rotate-now",
+    );
+  }
+  return request;
 }
 
 /** Registers `mesh-config get|set`. */
@@ -131,19 +160,7 @@ export function registerMeshConfigCommands(program: Command, bind: ActionBinder)
         "\nExample:\n  meshctl mesh-config set --mtls-mode strict --svid-ttl 1h --ca-ttl 720h --rotate-now",
       ),
     async (env, _args, o) => {
-      const request: meshidProxyconfigV1.UpdateMeshConfigRequest = {
-        rotateNow: o.rotateNow === true,
-        ...(o.mtlsMode === undefined ? {} : { mtlsMode: MTLS_MODES[o.mtlsMode] }),
-        ...(o.caTtl === undefined ? {} : { caTtl: o.caTtl }),
-        ...(o.svidTtl === undefined ? {} : { svidTtl: o.svidTtl }),
-        ...(o.caKeyType === undefined ? {} : { caKeyType: o.caKeyType }),
-        ...(o.expectedGeneration === undefined ? {} : { expectedGeneration: o.expectedGeneration }),
-      };
-      if (Object.keys(request).length === 1 && !request.rotateNow) {
-        throw usageError(
-          "nothing to change: give --mtls-mode, --ca-ttl, --svid-ttl, --ca-key-type or --rotate-now",
-        );
-      }
+      const request = updateRequestFromOptions(o);
       const { conn, meshConfig: client } = await env.meshConfig();
       const res = await conn.call(client.updateMeshConfig(request));
       printConfig(env, res.config, res.warnings);

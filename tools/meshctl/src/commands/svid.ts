@@ -3,7 +3,7 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import type { ActionBinder, CommandEnv } from "../command-env";
 import { usageError } from "../exit-codes";
-import { formatTime, renderTable } from "../output";
+import { formatRelative, formatTime, renderTable } from "../output";
 import {
   SPIFFE_ENDPOINT_SOCKET_ENV,
   fetchX509SvidsOnce,
@@ -103,12 +103,17 @@ export function registerSvidCommands(program: Command, bind: ActionBinder): void
         });
         return;
       }
+      const now = new Date();
       env.out.print(
         renderTable(
           [
             { header: "spiffe id", value: (s: FetchedX509Svid) => s.spiffeId },
             { header: "serial", value: (s: FetchedX509Svid) => s.serial },
-            { header: "expires", value: (s: FetchedX509Svid) => formatTime(s.notAfter) },
+            {
+              header: "expires",
+              value: (s: FetchedX509Svid) =>
+                `${formatTime(s.notAfter)} (${formatRelative(s.notAfter, now)})`,
+            },
             { header: "hint", value: (s: FetchedX509Svid) => s.hint || "-" },
           ],
           svids,
