@@ -232,6 +232,48 @@ describe("entry", () => {
     });
   });
 
+  test("entry create --file – one batch; each item's outcome is shown; one refused → exit 1", async () => {
+    await createEntry("/file-dup");
+    const file = join(dir.path, "entries.yaml");
+    await writeFile(
+      file,
+      [
+        `- { spiffeId: "spiffe://${TD}/file-a", parentId: "${AGENT_ID}", selectors: [unix:uid:1], ttl: 2h }`,
+        `- { spiffeId: "spiffe://${TD}/file-dup", parentId: "${AGENT_ID}", selectors: [unix:uid:1000] }`,
+        `- { spiffeId: "spiffe://${TD}/file-b", parentId: "${AGENT_ID}", selectors: [unix:uid:2], dnsNames: [b.svc] }`,
+      ].join("\n"),
+    );
+    const r = await meshctl("entry", "create", "--file", file);
+    expectCode(r, 1);
+    expect(r.stdout).toMatch(
+      new RegExp(
+        `^created entry \\S+ \\(spiffe://${TD}/file-a\\)\\ncreated entry \\S+ \\(spiffe://${TD}/file-b\\)\\n$`,
+      ),
+    );
+    expect(r.stderr).toMatch(
+      new RegExp(`^error: spiffe://${TD}/file-dup: .+ \\(ALREADY_EXISTS\\)\\n$`),
+    );
+
+    const bad = join(dir.path, "bad-entries.yaml");
+    await writeFile(
+      bad,
+      [
+        `- { spiffeId: "spiffe://${TD}/file-c", parentId: "${AGENT_ID}", selectors: [unix:uid:1] }`,
+        `- { spiffeId: "spiffe://${TD}/file-d", parentId: "${AGENT_ID}", selectors: [k8s:nonsense:1] }`,
+      ].join("\n"),
+    );
+    const refused = await meshctl("entry", "create", "-f", bad);
+    expectCode(refused, 2);
+    expect(refused.stderr).toContain("entries[1].selectors");
+    // Nothing of a bad file is created.
+    expect(
+      json(await meshctl("--json", "entry", "list", "--spiffe-id", `spiffe://${TD}/file-c`)),
+    ).toEqual({
+      entries: [],
+    });
+    expectCode(await meshctl("entry", "create", "-f", bad, "--ttl", "1h"), 2);
+  });
+
   test("entry list – table, --json and filters", async () => {
     const e = await createEntry("/listed", "-s", "unix:gid:50");
     const table = await meshctl("entry", "list");

@@ -1,4 +1,4 @@
-import { formatDuration, parseDuration } from "@meshid/config";
+import { formatDuration } from "@meshid/config";
 import { meshidCaV1, meshidTypesV1 } from "@meshid/proto";
 import { formatSelector } from "@meshid/spiffe";
 import { type Command, Option } from "commander";
@@ -10,6 +10,7 @@ import {
   type BatchItem,
 } from "../batch-results";
 import type { ActionBinder, CommandEnv } from "../command-env";
+import { entryTtlSeconds, readEntryFile } from "../entry-file";
 import { usageError, type ExitCodeValue } from "../exit-codes";
 import { renderDetails, renderTable, formatTime } from "../output";
 import { entryJson, selectorsFromText, spiffeIdText, spiffeIdToProto } from "../proto-format";
@@ -31,6 +32,7 @@ interface EntryFieldOptions {
 
 interface CreateOptions extends EntryFieldOptions {
   id?: string;
+  file?: string;
 }
 
 interface ListOptions {
@@ -44,13 +46,7 @@ interface ListOptions {
 
 /** Seconds of a `--ttl` flag (whole seconds, > 0), or undefined when absent. */
 function ttlSeconds(ttl: string | undefined): number | undefined {
-  if (ttl === undefined) return undefined;
-  const seconds = parseDuration(ttl);
-  if (seconds < 1 || !Number.isInteger(seconds)) {
-    throw usageError(`--ttl must be a whole number of seconds, at least 1s (got "${ttl}")`);
-  }
-  if (seconds > 2_147_483_647) throw usageError(`--ttl "${ttl}" is too long`);
-  return seconds;
+  return ttl === undefined ? undefined : entryTtlSeconds(ttl);
 }
 
 function ttlText(seconds: number): string {
@@ -147,8 +143,12 @@ export function registerEntryCommands(program: Command, bind: ActionBinder): voi
     addEntryFieldOptions(
       entry
         .command("create")
-        .description("create a registration entry")
-        .option("--id <uuid>", "entry id to use (default: assigned by the CA)"),
+        .description("create a registration entry (or many from a YAML/JSON file)")
+        .option("--id <uuid>", "entry id to use (default: assigned by the CA)")
+        .option(
+          "-f, --file <path>",
+          "create every entry of a YAML/JSON file in one batch (instead of the flags)",
+        ),
       false,
     )
       .option("--admin", "SVIDs of this entry may call the CA's admin APIs")
@@ -156,9 +156,35 @@ export function registerEntryCommands(program: Command, bind: ActionBinder): voi
         "after",
         "\nExample:\n  meshctl entry create --spiffe-id spiffe://example.org/ns/default/sa/web \\\n" +
           "    --parent-id spiffe://example.org/spire/agent/join_token/abc \\\n" +
-          "    --selector k8s:ns:default --selector k8s:sa:web --ttl 1h --dns web.default.svc",
+          "    --selector k8s:ns:default --selector k8s:sa:web --ttl 1h --dns web.default.svc\n" +
+          "  meshctl entry create --file entries.yaml   # [{ spiffeId, parentId, selectors, ttl, dnsNames }]",
       ),
     async (env, _args, o) => {
+      if (o.file !== undefined) {
+        const flags = [
+          "id",
+          "spiffeId",
+          "parentId",
+          "selector",
+          "ttl",
+          "dns",
+          "admin",
+          "hint",
+          "owner",
+        ];
+        if (flags.some((f) => (o as Record<string, unknown>)[f] !== undefined)) {
+          throw usageError("--file cannot be combined with entry field flags");
+        }
+        const entries = readEntryFile(o.file);
+        const ca = await env.ca();
+        const res = await ca.conn.call(ca.entries.batchCreateEntry({ entries }));
+        return printEntryResults(
+          env,
+          "created",
+          entries.map((e) => spiffeIdText(e.spiffeId)),
+          res.results,
+        );
+      }
       if (o.spiffeId === undefined) throw usageError("--spiffe-id is required");
       if (o.parentId === undefined) throw usageError("--parent-id is required");
       if (o.selector === undefined || o.selector.length === 0) {
