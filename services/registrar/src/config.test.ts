@@ -76,4 +76,33 @@ describe("registrar config", () => {
       expect(message).toContain(field);
     }
   });
+
+  it("config – the CA connection: admin socket, or mTLS with the Workload API", () => {
+    const mtls = buildRegistrarConfig({
+      clusterName: "c1",
+      ca: { address: "ca.meshid:8443", workloadSocketPath: "/run/agent/workload.sock" },
+    });
+    expect(mtls.ca).toEqual({
+      mode: "mtls",
+      address: "ca.meshid:8443",
+      serverId: "spiffe://example.org/meshid/ca",
+      workloadSocketPath: "/run/agent/workload.sock",
+    });
+    expect(
+      buildRegistrarConfig({ clusterName: "c1", ca: { adminSocketPath: "/run/ca/admin.sock" } }).ca,
+    ).toEqual({ mode: "admin_socket", adminSocketPath: "/run/ca/admin.sock" });
+    for (const [ca, problem] of [
+      [{}, /either adminSocketPath/],
+      [{ adminSocketPath: "/a.sock", address: "ca:1" }, /either adminSocketPath/],
+      [{ address: "ca:1" }, /workloadSocketPath/],
+      [{ address: "ca", workloadSocketPath: "/w.sock" }, /host:port/],
+      [{ adminSocketPath: "/a.sock", serverId: "spiffe://example.org/ca" }, /serverId/],
+      [
+        { address: "ca:1", workloadSocketPath: "/w.sock", serverId: "spiffe://other.org/ca" },
+        /trust domain/,
+      ],
+    ] as const) {
+      expect(() => buildRegistrarConfig({ clusterName: "c1", ca })).toThrow(problem);
+    }
+  });
 });

@@ -8,7 +8,7 @@ import {
   type ListenAddress,
   type LogLevel,
 } from "@meshid/config";
-import { parseTrustDomain } from "@meshid/spiffe";
+import { parseTrustDomain, tryParseSpiffeId } from "@meshid/spiffe";
 import { z } from "zod";
 
 /** Default trust domain. */
@@ -39,6 +39,8 @@ export const DEFAULT_RETRY_PERIOD = "2s";
 export const DEFAULT_BATCH_SIZE = 500;
 /** Largest batch size accepted (the CA's own upper bound of maxBatchSize). */
 export const MAX_BATCH_SIZE = 10_000;
+/** Path of the CA's SPIFFE ID; the default `ca.serverId` is `spiffe://<trustDomain>` + this. */
+export const DEFAULT_CA_SERVER_ID_PATH = "/meshid/ca";
 /** Default listen address of the ops server (`/healthz`, `/readyz`, `/metrics`). */
 export const DEFAULT_OPS_LISTEN = "0.0.0.0:9092";
 
@@ -46,6 +48,16 @@ const LABEL_PAIR = /^[A-Za-z0-9][A-Za-z0-9._/-]*=[A-Za-z0-9._-]*$/;
 const DNS_1123_LABEL = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 // Cluster names become one SPIFFE ID path segment of agent IDs.
 const PATH_SEGMENT = /^[A-Za-z0-9._-]+$/;
+
+const HOST_PORT = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})$/;
+const caAddressSchema = z.string().refine(
+  (text) => {
+    const m = HOST_PORT.exec(text);
+    const port = m === null ? NaN : Number(m[2]);
+    return port >= 1 && port <= 65535;
+  },
+  { message: 'must be "host:port" with a port between 1 and 65535' },
+);
 
 const labelPairSchema = z
   .string()
@@ -61,10 +73,14 @@ export const registrarConfigSchema = z
       .regex(PATH_SEGMENT, "must be one SPIFFE ID path segment ([A-Za-z0-9._-]+)")
       .refine((s) => s !== "." && s !== "..", { message: 'must not be "." or ".."' }),
     kubeconfigFile: pathSchema.optional(),
+    // One flat object rather than a union so every field maps to an environment variable
+    // (`MESHID_REGISTRAR_CA__ADDRESS`, …); which fields go together is a cross-field check.
     ca: z
       .object({
-        /** The CA's local admin Unix socket (co-located registrar; every caller is admin). */
-        adminSocketPath: pathSchema,
+        adminSocketPath: pathSchema.optional(),
+        address: caAddressSchema.optional(),
+        serverId: z.string().optional(),
+        workloadSocketPath: pathSchema.optional(),
       })
       .strict(),
     natsUrl: z.string().url().optional(),
@@ -102,6 +118,7 @@ export const registrarConfigSchema = z
 
 interface LooseRegistrarConfig {
   readonly trustDomain?: unknown;
+  readonly ca?: Record<string, unknown>;
   readonly leaderElection?: {
     readonly leaseDuration?: unknown;
     readonly renewDeadline?: unknown;
@@ -109,14 +126,54 @@ interface LooseRegistrarConfig {
   };
 }
 
+function checkCa(
+  ca: Record<string, unknown> | undefined,
+  td: string | undefined,
+  ctx: z.RefinementCtx,
+): void {
+  if (ca === undefined) return;
+  const issue = (field: string, message: string): void =>
+    ctx.addIssue({ code: "custom", path: ["ca", ...(field === "" ? [] : [field])], message });
+  const socket = ca.adminSocketPath !== undefined;
+  const mtls = ca.address !== undefined;
+  if (socket === mtls) {
+    issue(
+      "",
+      "set either adminSocketPath (local admin socket) or address (mTLS with the registrar's SVID)",
+    );
+    return;
+  }
+  if (socket) {
+    for (const field of ["serverId", "workloadSocketPath"]) {
+      if (ca[field] !== undefined) issue(field, "applies only with ca.address");
+    }
+    return;
+  }
+  if (ca.workloadSocketPath === undefined) {
+    issue(
+      "workloadSocketPath",
+      "is required with ca.address (the registrar's SVID comes from there)",
+    );
+  }
+  if (typeof ca.serverId === "string") {
+    const parsed = tryParseSpiffeId(ca.serverId);
+    if (!parsed.ok) issue("serverId", parsed.error.message);
+    else if (td !== undefined && parsed.id.trustDomain.name !== td) {
+      issue("serverId", `must be in trust domain "${td}"`);
+    }
+  }
+}
+
 function crossFieldChecks(c: LooseRegistrarConfig, ctx: z.RefinementCtx): void {
+  let td: string | undefined;
   if (typeof c.trustDomain === "string") {
     try {
-      parseTrustDomain(c.trustDomain);
+      td = parseTrustDomain(c.trustDomain).name;
     } catch (err) {
       ctx.addIssue({ code: "custom", path: ["trustDomain"], message: (err as Error).message });
     }
   }
+  checkCa(c.ca, td, ctx);
   const le = c.leaderElection;
   const { leaseDuration, renewDeadline, retryPeriod } = le ?? {};
   if (
@@ -139,6 +196,24 @@ export interface KeyValue {
   readonly value: string;
 }
 
+/** How the registrar reaches the CA's entry API. */
+export type CaConnectionConfig =
+  | {
+      /** The CA's local admin Unix socket (a co-located registrar; every caller is admin). */
+      readonly mode: "admin_socket";
+      readonly adminSocketPath: string;
+    }
+  | {
+      /** mTLS to the CA with the registrar's own SVID (its ID must be in the CA's adminIds). */
+      readonly mode: "mtls";
+      /** `host:port` of the CA. */
+      readonly address: string;
+      /** SPIFFE ID the CA must present. Default `spiffe://<trustDomain>/meshid/ca`. */
+      readonly serverId: string;
+      /** The node agent's SPIFFE Workload API socket, source of the registrar's SVID. */
+      readonly workloadSocketPath: string;
+    };
+
 /** Leader election settings (durations in seconds). */
 export interface LeaderElectionConfig {
   readonly enabled: boolean;
@@ -159,7 +234,7 @@ export interface RegistrarConfig {
   readonly clusterName: string;
   /** A kubeconfig file; absent: the in-cluster service account. */
   readonly kubeconfigFile?: string;
-  readonly ca: { readonly adminSocketPath: string };
+  readonly ca: CaConnectionConfig;
   /** NATS URL for pod.registered / pod.deregistered; absent: no events. */
   readonly natsUrl?: string;
   readonly injectLabels: readonly KeyValue[];
@@ -207,11 +282,22 @@ function keyValue(pair: string): KeyValue {
 /** Builds the {@link RegistrarConfig} (derived defaults, renamed durations) from parsed input. */
 export function registrarConfigFromParsed(raw: ParsedRegistrarConfig): RegistrarConfig {
   const le = raw.leaderElection;
+  const trustDomain = parseTrustDomain(raw.trustDomain).name;
+  // The cross-field checks guarantee the fields of the chosen mode are present.
+  const ca: CaConnectionConfig =
+    raw.ca.address === undefined
+      ? { mode: "admin_socket", adminSocketPath: raw.ca.adminSocketPath ?? "" }
+      : {
+          mode: "mtls",
+          address: raw.ca.address,
+          serverId: raw.ca.serverId ?? `spiffe://${trustDomain}${DEFAULT_CA_SERVER_ID_PATH}`,
+          workloadSocketPath: raw.ca.workloadSocketPath ?? "",
+        };
   const config: RegistrarConfig = {
-    trustDomain: parseTrustDomain(raw.trustDomain).name,
+    trustDomain,
     clusterName: raw.clusterName,
     ...(raw.kubeconfigFile === undefined ? {} : { kubeconfigFile: raw.kubeconfigFile }),
-    ca: { adminSocketPath: raw.ca.adminSocketPath },
+    ca,
     ...(raw.natsUrl === undefined ? {} : { natsUrl: raw.natsUrl }),
     injectLabels: raw.injectLabels.map(keyValue),
     injectAnnotations: raw.injectAnnotations.map(keyValue),

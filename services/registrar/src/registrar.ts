@@ -4,7 +4,9 @@
 import { hostname } from "node:os";
 import { CoordinationV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { createLeaderElector, loadKubeConfig, type LeaderElector } from "@meshid/kube";
+import { parseSpiffeId } from "@meshid/spiffe";
 import { getMeter, LogKeys, type Logger } from "@meshid/telemetry";
+import { createWorkloadX509Source, type WorkloadX509Source } from "@meshid/workload-api";
 import { createGrpcEntryClient } from "./adapters/grpc-entry-client";
 import { startClusterWatchers, type ClusterWatchers } from "./adapters/kube-watchers";
 import { createKubeTemplateReporter } from "./adapters/kube-template-reporter";
@@ -81,6 +83,34 @@ export const systemClock: Clock = {
     }),
 };
 
+/**
+ * The CA entry client of `config.ca`: the local admin socket, or mTLS with the registrar's own
+ * SVID from the Workload API (waits for the first SVID; the agent may not be up yet).
+ */
+async function connectCa(
+  config: RegistrarConfig,
+  logger: Logger,
+  signal: AbortSignal,
+  onSource: (source: WorkloadX509Source) => void,
+): Promise<EntryClient> {
+  const ca = config.ca;
+  if (ca.mode === "admin_socket") {
+    return createGrpcEntryClient({ target: `unix://${ca.adminSocketPath}` });
+  }
+  logger.info({ workloadSocketPath: ca.workloadSocketPath }, "fetching the registrar SVID");
+  const source = await createWorkloadX509Source({
+    socketPath: ca.workloadSocketPath,
+    logger,
+    signal,
+  });
+  onSource(source);
+  logger.info({ spiffeId: source.svid().spiffeId }, "registrar SVID ready");
+  return createGrpcEntryClient({
+    target: ca.address,
+    tls: { source, serverId: parseSpiffeId(ca.serverId) },
+  });
+}
+
 const noEvents: RegistrationEvents = { registered: () => undefined, deregistered: () => undefined };
 
 /**
@@ -101,8 +131,8 @@ export async function startRegistrar(params: StartRegistrarParams): Promise<Runn
   let nats: NatsRegistrationEvents | undefined;
   let elector: LeaderElector | undefined;
   let leading = false;
-  const entryClient =
-    params.entryClient ?? createGrpcEntryClient({ target: `unix://${config.ca.adminSocketPath}` });
+  let entryClient: EntryClient | undefined = params.entryClient;
+  let svidSource: WorkloadX509Source | undefined;
   let stopped: Promise<void> | undefined;
 
   const stop = (): Promise<void> => {
@@ -112,7 +142,8 @@ export async function startRegistrar(params: StartRegistrarParams): Promise<Runn
       await Promise.allSettled(loops);
       await watchers?.stop().catch(() => undefined);
       await nats?.close().catch(() => undefined);
-      entryClient.close();
+      entryClient?.close();
+      svidSource?.close();
       logger.info("registrar stopped");
     })();
     return stopped;
@@ -120,6 +151,9 @@ export async function startRegistrar(params: StartRegistrarParams): Promise<Runn
 
   try {
     const kubeConfig = params.kubeConfig ?? loadKubeConfig(config);
+    entryClient ??= await connectCa(config, logger, stopping.signal, (source) => {
+      svidSource = source;
+    });
     if (config.natsUrl !== undefined) {
       nats = startNatsRegistrationEvents({
         natsUrl: config.natsUrl,
