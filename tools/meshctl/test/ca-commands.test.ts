@@ -537,10 +537,19 @@ describe("events tail", () => {
     expect(JSON.stringify(line.data)).toContain(e.id);
   });
 
-  test("events tail – unknown kind or type and bad --since are usage errors; no NATS → exit 4", async () => {
+  test("events tail – unknown kind or type and bad --since → exit 2; no stream → exit 3; no NATS → exit 4", async () => {
     expectCode(await meshctl("events", "tail", "nonsense"), 2);
     expectCode(await meshctl("events", "tail", "entry.exploded"), 2);
     expectCode(await meshctl("events", "tail", "--since", "yesterday"), 2);
+    // A NATS server without the MESHID_EVENTS stream: nothing to replay → exit 3.
+    const bare = await startNatsServer({ jetstream: true });
+    try {
+      const noStream = await meshctl("events", "tail", "--nats", bare.url, "--since", "1m");
+      expectCode(noStream, 3);
+      expect(noStream.stderr).toContain("MESHID_EVENTS");
+    } finally {
+      await bare.stop();
+    }
     const port = await getFreePort();
     const r = await meshctl(
       "events",
