@@ -46,8 +46,6 @@ describe("sidecar – SVID rotation", () => {
     });
     const s = sidecar;
     const { port } = s;
-      /listen 127\.0\.0\.1:(\d+) ssl/.exec(await readFile(s.templateFile, "utf8"))?.[1],
-    );
     await eventually("sidecar ready", () => (s.sidecar.ready() ? true : undefined)).catch(
       (err: unknown) => {
         throw new Error(
