@@ -35,7 +35,8 @@ const contextSchema = z
     proxyConfig: serviceEndpointSchema.optional(),
     workloadSocket: nonEmpty.optional(),
     natsUrl: nonEmpty.optional(),
-    services: z.record(z.string(), z.url()).optional(),
+    // Checked per service by `status`, so one bad URL never breaks every other command.
+    services: z.record(z.string(), z.string()).optional(),
   })
   .strict();
 

@@ -596,6 +596,13 @@ describe("status", () => {
         }),
       ],
     });
+
+    // A service without an ops URL is shown as not ready; the rest of the context still works.
+    const partial = join(dir.path, "partial.yaml");
+    await writeFile(partial, `services: { ca: "http://127.0.0.1:${opsPort}", sidecar: "" }\n`);
+    const missing = await meshctl("--context", partial, "status");
+    expectCode(missing, 1);
+    expect(missing.stdout).toMatch(/^sidecar\s+-\s+no\s+no ops URL configured$/m);
   });
 });
 

@@ -35,6 +35,15 @@ export async function serviceStatus(
   timeoutMs: number,
 ): Promise<ServiceStatus> {
   const base = baseUrl.replace(/\/+$/, "");
+  if (!/^https?:\/\/[^/\s]+/.test(base)) {
+    return {
+      service,
+      url: base === "" ? "-" : base,
+      healthy: false,
+      ready: false,
+      details: base === "" ? "no ops URL configured" : "not an http(s) URL",
+    };
+  }
   const [health, ready] = await Promise.all([
     probe(`${base}/healthz`, timeoutMs),
     probe(`${base}/readyz`, timeoutMs),
