@@ -17,6 +17,7 @@ import { meshidCaV1, type meshidTypesV1 } from "@meshid/proto";
 import { parseSpiffeId, type SpiffeId } from "@meshid/spiffe";
 import { LogKeys, type Logger } from "@meshid/telemetry";
 import type { Metadata } from "nice-grpc-common";
+import { emptyList, internSelectors, internString, joinFlat } from "../domain/intern";
 import type { AgentBundle, AgentEntry } from "../domain/types";
 import type {
   AgentAttestationClient,
@@ -44,20 +45,23 @@ function badResponse(message: string): MeshidError {
   return new MeshidError("internal", GrpcCaClientErrorCode.response, message);
 }
 
-/** Formats a proto SPIFFE ID as `spiffe://<td><path>`. */
+/** Formats a proto SPIFFE ID as `spiffe://<td><path>` (one flat string, not a rope). */
 export function spiffeIdStringFromProto(id: meshidTypesV1.SpiffeId | undefined): string {
   if (id === undefined || id.trustDomain === "") return "";
-  return `spiffe://${id.trustDomain}${id.path}`;
+  return joinFlat("spiffe://", id.trustDomain, id.path);
 }
 
-/** Converts a proto registration entry to the agent's {@link AgentEntry}. */
+/**
+ * Converts a proto registration entry to the agent's {@link AgentEntry}. What entries repeat
+ * (the parent ID, selector lists, no DNS names) is shared between them: see `domain/intern`.
+ */
 export function agentEntryFromProto(e: meshidTypesV1.RegistrationEntry): AgentEntry {
   return {
     id: e.id,
     spiffeId: spiffeIdStringFromProto(e.spiffeId),
-    parentId: spiffeIdStringFromProto(e.parentId),
-    selectors: e.selectors.map((s) => ({ type: s.type, value: s.value })),
-    dnsNames: [...e.dnsNames],
+    parentId: internString(spiffeIdStringFromProto(e.parentId)),
+    selectors: internSelectors(e.selectors),
+    dnsNames: e.dnsNames.length === 0 ? emptyList() : [...e.dnsNames],
     x509SvidTtlSeconds: e.x509SvidTtlSeconds,
     hint: e.hint,
     revision: e.revision,

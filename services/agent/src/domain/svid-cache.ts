@@ -13,6 +13,7 @@ import type { CaClient, Clock, EventSink } from "../ports";
 import { readAuthorityKeyId } from "./authority-key-id";
 import { CachedSvidRecord } from "./cached-svid-record";
 import { computeRetryDelayMs, computeRotateAt } from "./rotation-time";
+import { internString, joinFlat } from "./intern";
 import { createSelectorIndex } from "./selector-index";
 import type { AgentBundle, AgentEntry, CachedSvid, WorkloadIdentity } from "./types";
 
@@ -29,12 +30,13 @@ export const IDLE_SLEEP_MS = 60_000;
 
 /** Intermediate certificates shared between cached chains (older ones are copied per SVID). */
 const MAX_INTERNED_INTERMEDIATES = 16;
+const NO_CERTIFICATES: readonly Uint8Array[] = Object.freeze([]);
 
 /** Metric: SVIDs held by the cache (gauge). */
 export const METRIC_SVIDS_CACHED = "meshid_agent_svids_cached";
 /** Metric: open identity watchers, i.e. Workload API streams (gauge). */
 export const METRIC_WORKLOAD_STREAMS = "meshid_agent_workload_streams";
-/** Metric: seconds until each cached SVID expires, by `spiffe_id` (observable gauge). */
+/** Metric: seconds until the soonest-expiring cached SVID expires (observable gauge). */
 export const METRIC_SVID_EXPIRY_SECONDS = "meshid_agent_svid_expiry_seconds";
 /** Name of the meter the cache's instruments belong to. */
 export const SVID_CACHE_METER = "@meshid/agent/svid-cache";
@@ -130,6 +132,19 @@ function entryKeys(selectors: readonly Selector[]): string[] {
   return [...new Set(selectors.map(selectorKey))].sort().slice();
 }
 
+/** Keys of shared (interned) selector lists: entries with equal selectors share their keys. */
+const sharedKeys = new WeakMap<readonly Selector[], readonly string[]>();
+
+/** {@link entryKeys} of an entry: the keys flat, shared strings, the list shared when its selectors are. */
+function keysOfEntry(selectors: readonly Selector[]): readonly string[] {
+  const known = sharedKeys.get(selectors);
+  if (known !== undefined) return known;
+  const flat = selectors.map((s) => internString(joinFlat(s.type, ":", s.value)));
+  const keys = Object.freeze([...new Set(flat)].sort());
+  sharedKeys.set(selectors, keys);
+  return keys;
+}
+
 function sameKeys(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((k, i) => k === b[i]);
 }
@@ -211,6 +226,21 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
     if (intermediates.length > MAX_INTERNED_INTERMEDIATES) intermediates.pop();
     return own;
   }
+  /** The intermediates lists seen recently, shared by every SVID of one authority. */
+  const chainTails: (readonly Uint8Array[])[] = [];
+
+  /** The shared list of the certificates after the leaf of `chain`. */
+  function internChainTail(chain: readonly Uint8Array[]): readonly Uint8Array[] {
+    if (chain.length <= 1) return NO_CERTIFICATES;
+    const tail = chain.slice(1).map(internDer);
+    for (const known of chainTails) {
+      if (known.length === tail.length && known.every((der, n) => der === tail[n])) return known;
+    }
+    const frozen = Object.freeze(tail);
+    chainTails.unshift(frozen);
+    if (chainTails.length > MAX_INTERNED_INTERMEDIATES) chainTails.pop();
+    return frozen;
+  }
   let wakeLoop: (() => void) | undefined;
   let workSignalled = false;
   let running = false;
@@ -224,17 +254,17 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
     .addCallback((r) => r.observe(identityWatchers.size));
   meter
     .createObservableGauge(METRIC_SVID_EXPIRY_SECONDS, {
-      description: "Seconds until each cached SVID expires",
+      description: "Seconds until the soonest-expiring cached SVID expires",
       unit: "s",
     })
     .addCallback((r) => {
-      const nowMs = deps.clock.now().getTime();
+      // One series, not one per SVID: a series per SPIFFE ID cost the metrics SDK more
+      // memory than the cached SVID itself.
+      let soonestMs = Infinity;
       for (const state of entries.values()) {
-        if (state.svid === undefined) continue;
-        r.observe((state.svid.notAfterMs - nowMs) / 1000, {
-          spiffe_id: state.svid.spiffeId,
-        });
+        if (state.svid !== undefined) soonestMs = Math.min(soonestMs, state.svid.notAfterMs);
       }
+      if (soonestMs !== Infinity) r.observe((soonestMs - deps.clock.now().getTime()) / 1000);
     });
 
   function signalWork(): void {
@@ -298,7 +328,7 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
       logger.debug({ [LogKeys.entryId]: id }, "entry withdrawn");
     }
     for (const [id, entry] of next) {
-      const keys = entryKeys(entry.selectors);
+      const keys = keysOfEntry(entry.selectors);
       const state = entries.get(id);
       if (state === undefined) {
         const created: EntryState = {
@@ -466,20 +496,14 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
         if (leaf === undefined)
           throw new MeshidError("internal", "agent.svid.malformed", "empty certificate chain");
         const info = readCertificateInfo(leaf);
-        // Leaf and key share one allocation: one backing store per SVID instead of two.
-        const key = keys[i] as Uint8Array;
-        const both = new Uint8Array(leaf.byteLength + key.byteLength);
-        both.set(leaf, 0);
-        both.set(key, leaf.byteLength);
-        const leafDer = both.subarray(0, leaf.byteLength);
-        const keyDer = both.subarray(leaf.byteLength);
+        // The record copies leaf and key into one allocation (no view into the response).
         const svid = new CachedSvidRecord({
           entryId: state.entry.id,
           spiffeId: state.entry.spiffeId,
           hint: state.entry.hint,
-          // map() allocates exactly the chain's length (a spread over-allocates the elements).
-          certChainDer: result.certChainDer.map((der, n) => (n === 0 ? leafDer : internDer(der))),
-          privateKeyPkcs8Der: keyDer,
+          certChainDer: [leaf],
+          intermediates: internChainTail(result.certChainDer),
+          privateKeyPkcs8Der: keys[i] as Uint8Array,
           serialHex: result.serialHex.toLowerCase(),
           notBeforeMs: info.notBefore.getTime(),
           notAfterMs: info.notAfter.getTime(),
@@ -488,7 +512,7 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
             notAfter: info.notAfter,
             random: random(),
           }).getTime(),
-          authorityId: readAuthorityKeyId(leaf),
+          authorityId: internString(readAuthorityKeyId(leaf)),
           entryRevision: state.entry.revision,
         });
         state.needsMint = false;
