@@ -2,7 +2,7 @@
 // prints its metrics. No timing assertions.
 import { existsSync } from "node:fs";
 import { runBenchmarks } from "../runner";
-import { AGENT_MAIN, gaugeValue, processRssBytes } from "./agent";
+import { AGENT_MAIN, gaugeValue, poissonArrivals, processRssBytes, seededRandom } from "./agent";
 
 jest.setTimeout(180_000);
 
@@ -21,6 +21,14 @@ describe("agent benchmark", () => {
 
   test("agent bench – reads this process's RSS from /proc", () => {
     expect(processRssBytes(process.pid)).toBeGreaterThan(1024 * 1024);
+  });
+
+  test("agent bench – Poisson arrivals are increasing, seeded and span about the mean", () => {
+    const a = poissonArrivals(1_000, 1_000, seededRandom(7));
+    expect(a).toEqual(poissonArrivals(1_000, 1_000, seededRandom(7)));
+    expect(a.every((t, i) => i === 0 || t >= a[i - 1]!)).toBe(true);
+    expect(a[a.length - 1]).toBeGreaterThan(800);
+    expect(a[a.length - 1]).toBeLessThan(1_200);
   });
 
   test("agent bench – quick mode prints one JSON line with the agent metrics", async () => {
@@ -48,6 +56,9 @@ describe("agent benchmark", () => {
       "firstResponseP50Ms",
       "firstResponseP99Ms",
       "firstResponseColdP99Ms",
+      "firstResponseBurstP50Ms",
+      "firstResponseBurstP99Ms",
+      "firstResponsePacedAgentCpuMsPerCall",
       "bytesPerCachedSvid",
       "agentRssMiB",
     ]) {
