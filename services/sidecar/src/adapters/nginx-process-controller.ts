@@ -261,6 +261,13 @@ export function createNginxProcessController(
         proc.once("error", reject);
       });
       proc.once("exit", (code, signal) => {
+        // Workers of a master that died (SIGKILL, crash) would keep the listen sockets and
+        // the old SVID: clear the whole process group before anything restarts.
+        try {
+          if (proc.pid !== undefined) process.kill(-proc.pid, "SIGKILL");
+        } catch {
+          // the group is already gone
+        }
         if (child !== proc) return;
         for (const listener of [...exitListeners]) listener({ code, signal });
       });

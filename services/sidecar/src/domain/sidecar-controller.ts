@@ -143,6 +143,8 @@ export function createSidecarController(deps: SidecarControllerDeps): SidecarCon
   let reloadAttempt = 0;
   let startedAt: Date | undefined;
   let nginxRestarts = 0;
+  // True from a confirmed start until NGINX exits: a master still starting serves nothing yet.
+  let nginxUp = false;
   let poke: (() => void) | undefined;
 
   const wakeUp = (): void => {
@@ -339,6 +341,7 @@ export function createSidecarController(deps: SidecarControllerDeps): SidecarCon
       restartsCounter.add(1);
     }
     needReload = false;
+    nginxUp = false;
     try {
       await nginx.start();
     } catch (err) {
@@ -348,6 +351,7 @@ export function createSidecarController(deps: SidecarControllerDeps): SidecarCon
       return;
     }
     startedOnce = true;
+    nginxUp = true;
     startedAt = clock.now();
     startAttempt += 1;
     record("start", svid, config);
@@ -372,6 +376,7 @@ export function createSidecarController(deps: SidecarControllerDeps): SidecarCon
       await nginx.reload();
     } catch (err) {
       reloadAttempt += 1;
+      if (!nginx.manages) nginxUp = false;
       // Retry: the next attempt may find NGINX back (restart) or able to bind again.
       needReload = true;
       record("reload", svid, config, err);
@@ -382,6 +387,8 @@ export function createSidecarController(deps: SidecarControllerDeps): SidecarCon
       return;
     }
     reloadAttempt = 0;
+    // With an external NGINX (signal), a confirmed reload is how we learn it runs.
+    nginxUp = true;
     record("reload", svid, config);
     logger.info(
       { generation: config.generation, [LogKeys.serialNumber]: svid.serialNumber },
@@ -438,6 +445,7 @@ export function createSidecarController(deps: SidecarControllerDeps): SidecarCon
     },
     async run(signal) {
       const offExit = nginx.onExit((exit) => {
+        nginxUp = false;
         const ranMs = startedAt === undefined ? 0 : clock.now().getTime() - startedAt.getTime();
         if (ranMs >= STABLE_RUN_MS) startAttempt = 0;
         if (!signal.aborted) {
@@ -479,7 +487,8 @@ export function createSidecarController(deps: SidecarControllerDeps): SidecarCon
       applied !== undefined &&
       current !== undefined &&
       servedSerialNumber !== undefined &&
-      nginx.running() &&
+      nginxUp &&
+      (!nginx.manages || nginx.running()) &&
       current.expiresAt.getTime() > clock.now().getTime(),
   };
 }
