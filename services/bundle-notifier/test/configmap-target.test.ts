@@ -139,6 +139,27 @@ describe("configmap target", () => {
     expect(read()?.metadata?.annotations?.[BUNDLE_SEQUENCE_ANNOTATION]).toBe("8");
   });
 
+  it("configmap target – a sequence that stays behind the ConfigMap's past the grace period (CA store reset) is written anyway", async () => {
+    await target().apply(bundle(9), signal);
+    let nowMs = 1_000_000;
+    const reset = createConfigMapTarget({
+      kubeConfig: kube.kubeConfig(),
+      namespace: "meshid",
+      name: "meshid-bundle",
+      logger,
+      sequenceRegressionGraceMs: 60_000,
+      now: () => nowMs,
+    });
+    expect(await reset.apply(bundle(1), signal)).toEqual([]);
+    nowMs += 59_999;
+    expect(await reset.apply(bundle(1), signal)).toEqual([]);
+    expect(read()?.data?.[CONFIGMAP_PEM_KEY]).toBe(bundle(9).pem);
+    nowMs += 1;
+    expect(await reset.apply(bundle(1), signal)).toHaveLength(1);
+    expect(read()?.data?.[CONFIGMAP_PEM_KEY]).toBe(bundle(1).pem);
+    expect(read()?.metadata?.annotations?.[BUNDLE_SEQUENCE_ANNOTATION]).toBe("1");
+  });
+
   it("configmap target – conflicts on every attempt give up with a retryable error", async () => {
     await target().apply(bundle(1), signal);
     kube.failNext({ verb: "update", resource: "configmaps", status: 409, times: 100 });

@@ -4,6 +4,7 @@ import { startKubeApiServer, type KubeApiServer, type KubeObject } from "@meshid
 import { createWebhookTarget } from "../src/adapters/webhook-target";
 import type { NotifierBundle } from "../src/domain/bundle";
 import { caBundleFromPem } from "../src/domain/ca-bundle-field";
+import { PartialTargetFailure } from "../src/domain/partial-target-failure";
 
 function bundle(sequenceNumber: number): NotifierBundle {
   return {
@@ -151,12 +152,16 @@ describe("webhook target", () => {
     expect(statuses).toEqual([409, 200]);
   });
 
-  it("webhook target – a failing list is an error, and the other kinds are still written", async () => {
+  it("webhook target – a failing list is an error carrying what the other kinds wrote", async () => {
     const target = createWebhookTarget({ kubeConfig: kube.kubeConfig(), logger });
     kube.failNext({ verb: "list", resource: "apiservices", status: 503 });
-    await expect(target.apply(bundle(3), signal)).rejects.toThrow(
-      /list apiservice failed: HTTP 503/,
-    );
+    const err: unknown = await target.apply(bundle(3), signal).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PartialTargetFailure);
+    expect((err as Error).message).toMatch(/list apiservice failed: HTTP 503/);
+    expect((err as PartialTargetFailure).writes.map((w) => w.target).sort()).toEqual([
+      "webhook/mutating/meshid-inject",
+      "webhook/validating/meshid-validate",
+    ]);
     const ca = caBundleFromPem(bundle(3).pem);
     expect(hookBundles("MutatingWebhookConfiguration", "meshid-inject")).toEqual([ca]);
     expect(await target.apply(bundle(3), signal)).toEqual([

@@ -12,6 +12,13 @@ import {
   kubeRequestFailed,
 } from "./kube-failure";
 
+/**
+ * Default time a ConfigMap may keep a higher sequence than this replica's bundle before the
+ * replica concludes that the CA's sequence went backwards (a reset store) and overwrites it:
+ * 2 minutes, two default resyncs. A merely lagging replica catches up within milliseconds.
+ */
+export const DEFAULT_SEQUENCE_REGRESSION_GRACE_MS = 120_000;
+
 /** Label set on a ConfigMap the notifier creates (existing ConfigMaps keep their labels). */
 export const MANAGED_BY_LABEL = { "app.kubernetes.io/managed-by": "meshid-bundle-notifier" };
 
@@ -25,6 +32,10 @@ export interface ConfigMapTargetParams {
   readonly maxConflictRetries?: number;
   /** Pause between a conflict and the re-read; default a real 25–150 ms timer. */
   readonly pause?: (ms: number, signal: AbortSignal) => Promise<void>;
+  /** Default {@link DEFAULT_SEQUENCE_REGRESSION_GRACE_MS}. */
+  readonly sequenceRegressionGraceMs?: number;
+  /** Current time in ms (default `Date.now`). */
+  readonly now?: () => number;
 }
 
 function realPause(ms: number, signal: AbortSignal): Promise<void> {
@@ -54,6 +65,10 @@ export function createConfigMapTarget(params: ConfigMapTargetParams): BundleTarg
   const logger = params.logger.child({ [LogKeys.component]: "configmap-target", target });
   const maxRetries = params.maxConflictRetries ?? DEFAULT_MAX_CONFLICT_RETRIES;
   const pause = params.pause ?? realPause;
+  const now = params.now ?? Date.now;
+  const graceMs = params.sequenceRegressionGraceMs ?? DEFAULT_SEQUENCE_REGRESSION_GRACE_MS;
+  /** Since when this replica has been holding `sequence` while the ConfigMap says `present`. */
+  let behind: { sequence: number; present: number; since: number } | undefined;
 
   async function read(): Promise<V1ConfigMap | undefined> {
     try {
@@ -66,7 +81,7 @@ export function createConfigMapTarget(params: ConfigMapTargetParams): BundleTarg
 
   async function applyOnce(bundle: NotifierBundle): Promise<"done" | "conflict" | TargetWrite> {
     const current = await read();
-    const plan = planConfigMapWrite(
+    const content =
       current === undefined
         ? undefined
         : {
@@ -74,16 +89,28 @@ export function createConfigMapTarget(params: ConfigMapTargetParams): BundleTarg
             ...(current.metadata?.annotations === undefined
               ? {}
               : { annotations: current.metadata.annotations }),
-          },
-      bundle,
-    );
+          };
+    let plan = planConfigMapWrite(content, bundle);
+    if (plan.action !== "newer_present") behind = undefined;
     if (plan.action === "unchanged") return "done";
     if (plan.action === "newer_present") {
-      logger.debug(
-        { sequenceNumber: bundle.sequenceNumber, presentSequence: plan.presentSequence },
-        "the ConfigMap already holds a newer bundle",
+      const present = plan.presentSequence;
+      if (behind?.sequence !== bundle.sequenceNumber || behind.present !== present) {
+        behind = { sequence: bundle.sequenceNumber, present, since: now() };
+      }
+      if (now() - behind.since < graceMs) {
+        logger.debug(
+          { sequenceNumber: bundle.sequenceNumber, presentSequence: present },
+          "the ConfigMap already holds a newer bundle",
+        );
+        return "done";
+      }
+      logger.warn(
+        { sequenceNumber: bundle.sequenceNumber, presentSequence: present },
+        "the ConfigMap's bundle sequence stayed ahead of the CA's: the CA's sequence went backwards (store reset?); writing the CA's bundle",
       );
-      return "done";
+      plan = planConfigMapWrite(content, bundle, { acceptLowerSequence: true });
+      if (plan.action !== "write") return "done";
     }
     try {
       if (current === undefined) {

@@ -16,6 +16,7 @@ import {
   caBundleFromPem,
   webhooksWithCaBundle,
 } from "../domain/ca-bundle-field";
+import { PartialTargetFailure } from "../domain/partial-target-failure";
 import type { BundleTarget, TargetWrite } from "../ports";
 import {
   DEFAULT_MAX_CONFLICT_RETRIES,
@@ -64,7 +65,8 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
  * only those whose caBundle differs: every webhook entry's `clientConfig.caBundle`, or an
  * APIService's `spec.caBundle` (base64 of the PEM bundle). Unlabelled objects are never read
  * or written. On 409 the object is read again and decided again; an object deleted meanwhile
- * is skipped. APIServices with `insecureSkipTLSVerify` are skipped (the API server refuses a
+ * is skipped. When one kind fails after others were written, a {@link PartialTargetFailure}
+ * carries what was written. APIServices with `insecureSkipTLSVerify` are skipped (the API server refuses a
  * caBundle on them). Objects that appear later get the bundle at the next resync.
  */
 export function createWebhookTarget(params: WebhookTargetParams): BundleTarget {
@@ -187,7 +189,9 @@ export function createWebhookTarget(params: WebhookTargetParams): BundleTarget {
         if (r.status === "fulfilled") writes.push(...r.value);
         else failure ??= r.reason instanceof Error ? r.reason : new Error(String(r.reason));
       }
-      if (failure !== undefined) throw failure;
+      if (failure !== undefined) {
+        throw writes.length === 0 ? failure : new PartialTargetFailure(writes, failure);
+      }
       return writes;
     },
   };

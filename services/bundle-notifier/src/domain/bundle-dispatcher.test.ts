@@ -3,6 +3,7 @@ import { systemClock } from "../notifier";
 import type { BundleTarget, TargetWrite } from "../ports";
 import type { NotifierBundle } from "./bundle";
 import { createBundleDispatcher, type BundleDispatcher } from "./bundle-dispatcher";
+import { PartialTargetFailure } from "./partial-target-failure";
 
 function bundle(sequenceNumber: number): NotifierBundle {
   return {
@@ -217,6 +218,42 @@ describe("bundle dispatcher", () => {
     expect(flakyStatus).toMatchObject({ ready: true, errors: 3 });
     expect(flakyStatus?.lastError).toBeUndefined();
     await waitFor("ready", () => d.ready());
+  });
+
+  it("bundle dispatcher – writes made before a partial failure are announced, and the apply is retried", async () => {
+    const ca = createFakeCa(bundle(1));
+    let calls = 0;
+    const partial: BundleTarget = {
+      name: "multi",
+      apply() {
+        calls++;
+        if (calls === 1) {
+          return Promise.reject(
+            new PartialTargetFailure([{ target: "multi/one" }], new Error("two failed")),
+          );
+        }
+        return Promise.resolve(calls === 2 ? [{ target: "multi/two" }] : []);
+      },
+    };
+    const published: string[] = [];
+    const d = createBundleDispatcher({
+      ca: ca.client,
+      targets: [partial],
+      published: {
+        publish: (p) => {
+          published.push(`${p.sequenceNumber}:${p.target}`);
+          return Promise.resolve();
+        },
+      },
+      clock: systemClock,
+      logger: createMemoryLogger().logger,
+      retry: { initialDelayMs: 10, maxDelayMs: 40 },
+      resyncIntervalMs: 3_600_000,
+    });
+    start(d);
+    await waitFor("ready", () => d.ready());
+    expect(published).toEqual(["1:multi/one", "1:multi/two"]);
+    expect(d.status().targets[0]).toMatchObject({ writes: 2, errors: 1, ready: true });
   });
 
   it("bundle dispatcher – a broken stream is re-opened with backoff; not ready while the CA is down; a change made meanwhile arrives", async () => {

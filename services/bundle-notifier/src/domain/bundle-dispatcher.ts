@@ -3,9 +3,16 @@
 // target on its own so a failing one never delays the others.
 import { LogKeys, getMeter, type Logger } from "@meshid/telemetry";
 import type { Meter } from "@opentelemetry/api";
-import type { BundlePublishedSink, BundleTarget, CaBundleClient, Clock } from "../ports";
+import type {
+  BundlePublishedSink,
+  BundleTarget,
+  CaBundleClient,
+  Clock,
+  TargetWrite,
+} from "../ports";
 import { backoffDelayMs } from "./backoff";
 import { shouldAcceptBundle, type BundleOrigin, type NotifierBundle } from "./bundle";
+import { PartialTargetFailure } from "./partial-target-failure";
 
 /** Meter name of the notifier's metrics. */
 export const BUNDLE_NOTIFIER_METER = "@meshid/bundle-notifier";
@@ -301,13 +308,7 @@ export function createBundleDispatcher(deps: BundleDispatcherDeps): BundleDispat
       }
       seen = version;
       const startedAt = clock.now().getTime();
-      try {
-        const writes = await target.apply(bundle, signal);
-        if (!state.ready) logger.info({ target: target.name }, "target ready");
-        failures = 0;
-        state.ready = true;
-        state.lastSequenceNumber = bundle.sequenceNumber;
-        delete state.lastError;
+      const recordWrites = async (writes: readonly TargetWrite[]): Promise<void> => {
         for (const write of writes) {
           state.writes++;
           writesCounter.add(1, { target: write.target });
@@ -325,7 +326,17 @@ export function createBundleDispatcher(deps: BundleDispatcherDeps): BundleDispat
               logger.warn({ [LogKeys.err]: errorText(err) }, "publishing bundle.published failed");
             });
         }
+      };
+      try {
+        const writes = await target.apply(bundle, signal);
+        if (!state.ready) logger.info({ target: target.name }, "target ready");
+        failures = 0;
+        state.ready = true;
+        state.lastSequenceNumber = bundle.sequenceNumber;
+        delete state.lastError;
+        await recordWrites(writes);
       } catch (err) {
+        if (err instanceof PartialTargetFailure) await recordWrites(err.writes);
         if (signal.aborted) return;
         const delayMs = backoffDelayMs({
           attempt: failures,

@@ -70,4 +70,13 @@ describe("configmap content – what to write", () => {
       planConfigMapWrite({ annotations: { [BUNDLE_SEQUENCE_ANNOTATION]: "-1" } }, bundle(1)).action,
     ).toBe("write");
   });
+
+  it("configmap content – acceptLowerSequence writes over a higher sequence (the CA was reset)", () => {
+    const current = { annotations: { [BUNDLE_SEQUENCE_ANNOTATION]: "9" } };
+    const plan = planConfigMapWrite(current, bundle(1), { acceptLowerSequence: true });
+    expect(plan).toMatchObject({
+      action: "write",
+      annotations: { [BUNDLE_SEQUENCE_ANNOTATION]: "1" },
+    });
+  });
 });

@@ -34,22 +34,37 @@ export function presentBundleSequence(content: ConfigMapContent | undefined): nu
   return Number(text);
 }
 
+/** Options of {@link planConfigMapWrite}. */
+export interface PlanConfigMapWriteOptions {
+  /**
+   * Write even when the annotation records a higher sequence: the caller has established that
+   * the CA's sequence went backwards (its store was reset) rather than that it lags behind.
+   */
+  readonly acceptLowerSequence?: boolean;
+}
+
 /**
  * Decides the write for `bundle` given the ConfigMap's current content (`undefined`: it does
  * not exist). Other keys and annotations are kept. Nothing is written when both bundle keys
- * already match; nor when the sequence annotation is higher than the bundle's, so a replica
- * that lags behind never overwrites a newer bundle written by another replica.
+ * already match; nor when the sequence annotation is higher than the bundle's (unless
+ * `acceptLowerSequence`), so a replica that lags behind never overwrites a newer bundle
+ * written by another replica.
  */
 export function planConfigMapWrite(
   current: ConfigMapContent | undefined,
   bundle: NotifierBundle,
+  options: PlanConfigMapWriteOptions = {},
 ): ConfigMapPlan {
   const data = current?.data ?? {};
   if (data[CONFIGMAP_PEM_KEY] === bundle.pem && data[CONFIGMAP_SPIFFE_KEY] === bundle.spiffeJwks) {
     return { action: "unchanged" };
   }
   const present = presentBundleSequence(current);
-  if (present !== undefined && present > bundle.sequenceNumber) {
+  if (
+    present !== undefined &&
+    present > bundle.sequenceNumber &&
+    options.acceptLowerSequence !== true
+  ) {
     return { action: "newer_present", presentSequence: present };
   }
   return {
