@@ -61,7 +61,7 @@ function pod(
       ],
     },
     status: { phase: "Running" },
-  } as KubeObject;
+  };
 }
 
 describe("kube", () => {
