@@ -14,6 +14,7 @@ process.once("SIGTERM", () => controller.abort());
 
 void run(process.argv.slice(2), processIo(controller.signal)).then((code) => {
   process.exitCode = code;
-  // Open gRPC/NATS handles are closed by run(); exit without waiting for idle timers.
-  process.exit(code);
+  // run() closed its gRPC and NATS handles; exit once the output is flushed instead of waiting
+  // for idle timers (keep-alive sockets of `status`, grpc-js backoff timers).
+  process.stdout.write("", () => process.stderr.write("", () => process.exit(code)));
 });

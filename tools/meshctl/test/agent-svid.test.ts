@@ -2,24 +2,29 @@
 // `svid fetch` from the agent's Workload API (human, --json, --write), plus mTLS to the CA
 // with meshctl's own SVID taken from the Workload API.
 import { X509Certificate, createPrivateKey } from "node:crypto";
-import { readFile, stat } from "node:fs/promises";
-import { join } from "node:path";
+import { mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { join, relative } from "node:path";
 import {
   createTempDir,
   startMeshidAgent,
   startMeshidCa,
+  startNatsServer,
+  type NatsServer,
   type MeshidAgentProcess,
   type MeshidCaProcess,
   type TempDir,
 } from "@meshid/testkit";
-import { json, like, runCli, type CliResult } from "./cli-harness";
+import { stringify } from "yaml";
+import { json, like, runCli, runCliProcess, type CliResult } from "./cli-harness";
 
 const TD = "example.org";
 const WORKLOAD_ID = `spiffe://${TD}/meshctl/test-workload`;
 
+let nats: NatsServer;
 let ca: MeshidCaProcess;
 let agent: MeshidAgentProcess;
 let dir: TempDir;
+let beforeEntry: CliResult;
 
 function expectCode(result: CliResult, code: number): void {
   if (result.code !== code) {
@@ -33,9 +38,12 @@ const withCa = (...argv: string[]): Promise<CliResult> =>
   runCli(["--ca-socket", ca.adminSocketPath, ...argv]);
 
 beforeAll(async () => {
-  ca = await startMeshidCa();
-  agent = await startMeshidAgent({ ca });
+  // With NATS the agent hears about the new entry at once (else the 30 s reconcile finds it).
+  nats = await startNatsServer({ jetstream: true });
+  ca = await startMeshidCa({ natsUrl: nats.url });
+  agent = await startMeshidAgent({ ca, natsUrl: nats.url });
   dir = await createTempDir("meshctl-svid-");
+  beforeEntry = await runCliProcess(["svid", "fetch", "--socket", agent.workloadSocketPath]);
   // An admin entry for this process's uid: svid fetch gets it, and mTLS to the CA may use it.
   const created = await withCa(
     "entry",
@@ -63,6 +71,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await agent?.stop();
   await ca?.stop();
+  await nats?.stop();
   await dir?.cleanup();
 });
 
@@ -125,6 +134,13 @@ test("svid fetch – a missing socket → exit 4; no socket configured → exit 
   expectCode(await runCli(["svid", "fetch", "--socket", "unix://host/x.sock"]), 2);
 });
 
+test("svid fetch – before the caller has an entry: PERMISSION_DENIED → exit 5, no stack", () => {
+  // Run (as a real process) in beforeAll, before the entry was created.
+  expectCode(beforeEntry, 5);
+  expect(beforeEntry.stderr).toMatch(/^error: .+ \(PERMISSION_DENIED\)\n$/);
+  expect(beforeEntry.stderr).not.toMatch(/\n\s+at /);
+});
+
 test("mTLS to the CA with meshctl's SVID from the Workload API", async () => {
   const r = await runCli([
     "--json",
@@ -155,6 +171,34 @@ test("mTLS to the CA with meshctl's SVID from the Workload API", async () => {
     "show",
   ]);
   expectCode(wrong, 4);
+});
+
+test("context – the shape npm start writes (admin socket + address, workload socket, ops URLs)", async () => {
+  await mkdir(join(dir.path, ".meshid"), { mode: 0o700 });
+  await writeFile(
+    join(dir.path, ".meshid", "meshctl.yaml"),
+    stringify({
+      trustDomain: TD,
+      ca: {
+        adminSocket: relative(join(dir.path, ".meshid"), ca.adminSocketPath),
+        address: ca.address,
+      },
+      workloadSocket: relative(join(dir.path, ".meshid"), agent.workloadSocketPath),
+      natsUrl: "nats://127.0.0.1:4222",
+      services: { ca: "", agent: agent.opsUrl },
+    }),
+  );
+  const svid = await runCli(["--json", "svid", "fetch"], { cwd: dir.path });
+  expectCode(svid, 0);
+  expect(json<{ svids: { spiffeId: string }[] }>(svid).svids[0]?.spiffeId).toBe(WORKLOAD_ID);
+  const entries = await runCli(["--json", "entry", "list", "--spiffe-id", WORKLOAD_ID], {
+    cwd: dir.path,
+  });
+  expectCode(entries, 0);
+  const status = await runCli(["status"], { cwd: dir.path });
+  expect(status.stdout).toMatch(new RegExp(`^agent\\s+${agent.opsUrl}\\s+yes\\s+ok$`, "m"));
+  expect(status.stdout).toMatch(/^ca\s+-\s+no\s+no ops URL configured$/m);
+  expectCode(status, 1);
 });
 
 test("agent list, show, ban and delete", async () => {
