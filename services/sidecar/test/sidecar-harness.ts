@@ -216,6 +216,10 @@ export interface TestSidecar {
   readonly templateFile: string;
   /** The port reserved for the template's server. */
   readonly port: number;
+  /** Status and log, for failure messages. */
+  diagnose(): string;
+  /** Waits until `check` passes; the failure message carries {@link TestSidecar.diagnose}. */
+  until<T>(what: string, check: () => T | undefined): Promise<T>;
   /** Waits for an event matching `match` (seen already or later). */
   waitForEvent<E extends SidecarEvent>(
     what: string,
@@ -263,6 +267,8 @@ export async function startTestSidecar(params: StartTestSidecarParams): Promise<
     backoff: TEST_BACKOFF,
     onEvent: (e) => events.push(e),
   });
+  const diagnose = (): string =>
+    `status: ${JSON.stringify(sidecar.status())}\nlog:\n${memory.text()}`;
   return {
     sidecar,
     config,
@@ -270,6 +276,11 @@ export async function startTestSidecar(params: StartTestSidecarParams): Promise<
     events,
     templateFile,
     port,
+    diagnose: () => diagnose(),
+    until: (what, check) =>
+      eventually(what, check).catch((err: unknown) => {
+        throw new Error(`${(err as Error).message}\n${diagnose()}`);
+      }),
     waitForEvent: (what, match, after = 0) =>
       eventually(what, () => events.slice(after).find(match)),
     stop: () => sidecar.stop(),
