@@ -1,9 +1,16 @@
 // meshctl as a real child process (node dist/main.js): exit codes, messages without stack
 // traces for user mistakes, MESHCTL_DEBUG, help and version. Needs a build of meshctl.
-import { startMeshidCa, type MeshidCaProcess } from "@meshid/testkit";
-import { runCliProcess, type CliResult } from "./cli-harness";
+import { spawn } from "node:child_process";
+import {
+  startMeshidCa,
+  startNatsServer,
+  type MeshidCaProcess,
+  type NatsServer,
+} from "@meshid/testkit";
+import { MESHCTL_MAIN, runCliProcess, waitFor, type CliResult } from "./cli-harness";
 
 let ca: MeshidCaProcess;
+let nats: NatsServer;
 
 const STACK_LINE = /\n\s+at /;
 
@@ -16,11 +23,13 @@ function expectCode(result: CliResult, code: number): void {
 }
 
 beforeAll(async () => {
-  ca = await startMeshidCa();
+  nats = await startNatsServer({ jetstream: true });
+  ca = await startMeshidCa({ natsUrl: nats.url });
 }, 60_000);
 
 afterAll(async () => {
   await ca?.stop();
+  await nats?.stop();
 });
 
 test("process – --help and --version exit 0; help lists the exit codes", async () => {
@@ -94,4 +103,29 @@ test("process – unreachable socket → exit 4 naming it; MESHCTL_DEBUG=1 adds 
   });
   expectCode(debug, 4);
   expect(debug.stderr).toMatch(STACK_LINE);
+});
+
+test("process – events tail follows until Ctrl-C (SIGINT), then exits 0", async () => {
+  const child = spawn(process.execPath, [MESHCTL_MAIN, "events", "tail", "--nats", nats.url], {
+    cwd: "/",
+    env: { PATH: process.env.PATH ?? "" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on("close", resolve));
+  try {
+    await waitFor(() => stderr.includes("listening on meshid.v1.>"), "the tail to listen");
+    const token = await runCliProcess(["--ca-socket", ca.adminSocketPath, "authority", "prepare"]);
+    expectCode(token, 0);
+    await waitFor(() => stdout.includes("authority.prepared"), "the authority.prepared event");
+    child.kill("SIGINT");
+    expect(await exited).toBe(0);
+    expect(stderr).not.toMatch(STACK_LINE);
+  } finally {
+    if (child.exitCode === null) child.kill("SIGKILL");
+    await exited;
+  }
 });
