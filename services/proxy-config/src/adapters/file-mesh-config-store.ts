@@ -121,7 +121,8 @@ export function createFileMeshConfigStore(deps: FileMeshConfigStoreDeps): MeshCo
       },
       spec: resourceSpecFromUpdate(spec),
     };
-    return `# MeshConfig of meshid proxy-config (written atomically on every update).\n${stringify(resource)}`;
+    // YAML 1.1 quoting ("off"), so kubectl (YAML 1.1) reads the same strings back.
+    return `# MeshConfig of meshid proxy-config (written atomically on every update).\n${stringify(resource, { version: "1.1" })}`;
   };
 
   const readContent = async (): Promise<string | undefined> => {
