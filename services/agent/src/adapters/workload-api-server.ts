@@ -106,7 +106,8 @@ export async function startWorkloadApiServer(
   const connections = new WeakMap<WorkloadProcess, ConnectionAttestation>();
   const sockets = new Set<Socket>();
   const shutdown = new AbortController();
-  const grpcServer = new Server();
+  // No channelz: its per-call bookkeeping was ~4 % of the agent's CPU per Workload API call.
+  const grpcServer = new Server({ "grpc.enable_channelz": 0 });
   grpcServer.addService(
     workloadApiDefinition(),
     createWorkloadApiHandlers({

@@ -265,7 +265,7 @@ describe("workload API converters", () => {
 
 describe("X509SVIDResponse cache", () => {
   it("response cache – one response object per identity; a rotation, a new SVID or bundle misses", () => {
-    const responseOf = createX509SvidResponseCache(2);
+    const responseOf = createX509SvidResponseCache();
     const first = responseOf({ svids: [svidA], bundle });
     // Another caller (another identity object) with the same SVID records and bundle.
     expect(responseOf({ svids: [svidA], bundle })).toBe(first);
@@ -287,8 +287,14 @@ describe("X509SVIDResponse cache", () => {
     expect(responseOf({ svids: [svidA, svidB], bundle }).svids).toHaveLength(2);
   });
 
-  it("response cache – keeps at most `limit` responses, dropping the least recently used", () => {
-    const responseOf = createX509SvidResponseCache(2);
+  it("response cache – a response larger than the bound is built every time", () => {
+    const responseOf = createX509SvidResponseCache(10);
+    expect(responseOf({ svids: [svidA], bundle })).not.toBe(responseOf({ svids: [svidA], bundle }));
+  });
+
+  it("response cache – keeps at most `maxBytes`, dropping the least recently used", () => {
+    // A one-SVID response here holds 4 + 6 + 6 bytes of DER, counted twice: 32; two SVIDs 56.
+    const responseOf = createX509SvidResponseCache(100);
     const a = responseOf({ svids: [svidA], bundle });
     const b = responseOf({ svids: [svidB], bundle });
     expect(responseOf({ svids: [svidA], bundle })).toBe(a);

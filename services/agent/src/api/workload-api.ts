@@ -140,42 +140,64 @@ export function identityToX509SvidResponse(identity: WorkloadIdentity): X509SVID
   };
 }
 
-/** Default of {@link createX509SvidResponseCache}'s `limit`. */
-export const DEFAULT_RESPONSE_CACHE_LIMIT = 128;
+/** Default of {@link createX509SvidResponseCache}'s `maxBytes`: 1 MiB of DER. */
+export const DEFAULT_RESPONSE_CACHE_MAX_BYTES = 1024 * 1024;
 
 /**
  * A memo of {@link identityToX509SvidResponse}: workloads with the same identity (the same
  * cached SVID records and the same bundle object) get the very same response object, so it is
  * built (and, through the server's definition, encoded) once instead of once per caller. A
  * rotation, a new or withdrawn SVID or a new bundle makes different records or another bundle
- * object, which misses and builds afresh; the least recently used of at most `limit`
- * responses are dropped.
+ * object, which misses and builds afresh. The least recently used responses are dropped once
+ * the DER they hold passes `maxBytes` (their encoded bytes, kept alongside, count twice).
  */
 export function createX509SvidResponseCache(
-  limit = DEFAULT_RESPONSE_CACHE_LIMIT,
+  maxBytes = DEFAULT_RESPONSE_CACHE_MAX_BYTES,
 ): (identity: WorkloadIdentity) => X509SVIDResponse {
   interface Cached {
     readonly identity: WorkloadIdentity;
     readonly response: X509SVIDResponse;
+    readonly bytes: number;
   }
   const cache = new Map<string, Cached>();
+  let total = 0;
   const same = (a: WorkloadIdentity, b: WorkloadIdentity): boolean =>
     a.bundle === b.bundle &&
     a.svids.length === b.svids.length &&
     a.svids.every((svid, i) => svid === b.svids[i]);
+  const drop = (key: string, cached: Cached): void => {
+    cache.delete(key);
+    total -= cached.bytes;
+  };
   return (identity) => {
     let key = "";
     for (const svid of identity.svids) key += `${svid.entryId}/${svid.serialHex};`;
     const hit = cache.get(key);
-    cache.delete(key);
-    if (hit !== undefined && same(hit.identity, identity)) {
-      cache.set(key, hit);
-      return hit.response;
+    if (hit !== undefined) {
+      drop(key, hit);
+      if (same(hit.identity, identity)) {
+        cache.set(key, hit);
+        total += hit.bytes;
+        return hit.response;
+      }
     }
     const response = identityToX509SvidResponse(identity);
+    let bytes = response.svids[0]?.bundle.byteLength ?? 0;
+    for (const svid of response.svids)
+      bytes += svid.x509Svid.byteLength + svid.x509SvidKey.byteLength;
+    bytes *= 2;
+    if (bytes > maxBytes) return response;
     // Only what the response needs: not the caller's identity object.
-    cache.set(key, { identity: { svids: [...identity.svids], bundle: identity.bundle }, response });
-    if (cache.size > limit) cache.delete(cache.keys().next().value as string);
+    cache.set(key, {
+      identity: { svids: [...identity.svids], bundle: identity.bundle },
+      response,
+      bytes,
+    });
+    total += bytes;
+    for (const [oldKey, old] of cache) {
+      if (total <= maxBytes) break;
+      drop(oldKey, old);
+    }
     return response;
   };
 }
@@ -218,6 +240,12 @@ function shuttingDownError(): MeshidError {
 
 /** Why a stream's abort controller fired. */
 type StopReason = "cancelled" | "shutdown";
+
+/**
+ * The abort reason of a stream's controller: one shared Error, because `abort()` without a
+ * reason builds a DOMException with a stack trace per stream. Never sent to a client.
+ */
+const STREAM_STOPPED = new Error("Workload API stream stopped");
 
 /** Writes one message, settling when grpc-js took it or the stream stopped. */
 function writeMessage<Response>(
@@ -340,7 +368,7 @@ export function createWorkloadApiHandlers(deps: WorkloadApiDeps): WorkloadApiHan
     let stopReason: StopReason | undefined;
     const stop = (reason: StopReason): void => {
       stopReason ??= reason;
-      controller.abort();
+      controller.abort(STREAM_STOPPED);
     };
     const onCancelled = (): void => stop("cancelled");
     const onShutdown = (): void => stop("shutdown");
@@ -376,7 +404,7 @@ export function createWorkloadApiHandlers(deps: WorkloadApiDeps): WorkloadApiHan
         openStreamsGauge.add(-1, { method });
         call.off("cancelled", onCancelled);
         shutdownSignal?.removeEventListener("abort", onShutdown);
-        controller.abort();
+        controller.abort(STREAM_STOPPED);
       })
       .catch((err: unknown) => {
         logger.error(

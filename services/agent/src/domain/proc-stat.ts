@@ -50,3 +50,55 @@ export function parseProcStat(text: string): ProcStat {
 export function isProcStateGone(state: string): boolean {
   return state === "Z" || state === "X" || state === "x";
 }
+
+const SPACE = 0x20;
+const NEWLINE = 0x0a;
+const CLOSE_PAREN = 0x29;
+
+function isSeparator(byte: number | undefined): boolean {
+  return byte === SPACE || byte === NEWLINE;
+}
+
+/**
+ * The state and start time of a `/proc/<pid>/stat` line read into `bytes[0, length)`, without
+ * building strings (the per-call PID check reads it on every Workload API call), or undefined
+ * when the bytes are not a well-formed line (then {@link parseProcStat} gives the precise error).
+ */
+export function procStatStartTime(
+  bytes: Uint8Array,
+  length: number,
+): { readonly state: string; readonly startTimeTicks: number } | undefined {
+  let close = -1;
+  for (let i = length - 1; i >= 0; i--) {
+    if (bytes[i] === CLOSE_PAREN) {
+      close = i;
+      break;
+    }
+  }
+  if (close < 0) return undefined;
+  let state = "";
+  let field = -1;
+  let i = close + 1;
+  while (i < length) {
+    while (i < length && isSeparator(bytes[i])) i++;
+    if (i >= length) break;
+    field++;
+    const start = i;
+    while (i < length && !isSeparator(bytes[i])) i++;
+    if (field === 0) {
+      const c = bytes[start]!;
+      const letter = (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+      if (i - start !== 1 || !letter) return undefined;
+      state = String.fromCharCode(c);
+    } else if (field === 19) {
+      let ticks = 0;
+      for (let j = start; j < i; j++) {
+        const d = bytes[j]! - 0x30;
+        if (d < 0 || d > 9) return undefined;
+        ticks = ticks * 10 + d;
+      }
+      return { state, startTimeTicks: ticks };
+    }
+  }
+  return undefined;
+}

@@ -132,6 +132,25 @@ function entryKeys(selectors: readonly Selector[]): string[] {
   return [...new Set(selectors.map(selectorKey))].sort().slice();
 }
 
+interface WorkloadKeys {
+  readonly list: readonly string[];
+  readonly set: ReadonlySet<string>;
+}
+
+/** Keys of workload selector lists: every call on one connection passes the same list. */
+const workloadKeys = new WeakMap<readonly Selector[], WorkloadKeys>();
+
+/** {@link entryKeys} of a workload's selectors (list and set), computed once per selector list. */
+function keysOfWorkload(selectors: readonly Selector[]): WorkloadKeys {
+  let keys = workloadKeys.get(selectors);
+  if (keys === undefined) {
+    const list = Object.freeze(entryKeys(selectors));
+    keys = { list, set: new Set(list) };
+    workloadKeys.set(selectors, keys);
+  }
+  return keys;
+}
+
 /** Keys of shared (interned) selector lists: entries with equal selectors share their keys. */
 const sharedKeys = new WeakMap<readonly Selector[], readonly string[]>();
 
@@ -610,9 +629,9 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
     const { signal } = options;
     const mintWaitMs = options.mintWaitMs ?? DEFAULT_MINT_WAIT_MS;
     if (signal.aborted) return;
-    const keyList = entryKeys(selectors);
+    const { list: keyList, set: keySet } = keysOfWorkload(selectors);
     const w: IdentityWatcher = {
-      keys: new Set(keyList),
+      keys: keySet,
       keyList,
       matched: new Set(),
       dirty: false,
