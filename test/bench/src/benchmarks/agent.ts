@@ -488,8 +488,10 @@ async function runAgentBenchmark(ctx: BenchmarkContext) {
     const opsUrl = `http://127.0.0.1:${opsPort}`;
     ctx.progress(`agent ${agentId} (pid ${agent.pid}) serving`);
 
-    // The workload's one identity and its open stream, kept through every phase.
+    // The workload's one identity and its open stream, kept through every phase. The stream
+    // opens once the agent holds the SVID (before its sync it would answer PERMISSION_DENIED).
     await createEntries(admin, agentId, [{ path: "/bench/base", selectors: [uidSelector] }]);
+    await waitForCached(opsUrl, 1);
     const streamChannel = createGrpcChannel({
       target: `unix://${socketPath}`,
       channelOptions: { "grpc.max_receive_message_length": 64 * 1024 * 1024 },
