@@ -65,7 +65,7 @@ describe("meshconfig crd", () => {
   it("meshconfig crd – the API server stand-in serves MeshConfig objects once it is applied", async () => {
     const kube = await startKubeApiServer();
     try {
-      kube.apply(crd as unknown as Parameters<typeof kube.apply>[0]);
+      kube.apply(crd);
       kube.apply({
         apiVersion: `${MESH_CONFIG_GROUP}/${MESH_CONFIG_VERSION}`,
         kind: MESH_CONFIG_KIND,
