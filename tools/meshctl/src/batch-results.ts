@@ -1,6 +1,6 @@
-import type { meshidCaV1 } from "@meshid/proto";
-import { exitCodeForKind, ExitCode, type ExitCodeValue } from "./exit-codes";
 import { errorKindForStatus } from "@meshid/grpc-kit";
+import type { meshidCaV1 } from "@meshid/proto";
+import { ExitCode, exitCodeForKind, type ExitCodeValue } from "./exit-codes";
 import { statusName } from "./proto-format";
 
 /** One item of a batch response, reduced to what meshctl prints. */

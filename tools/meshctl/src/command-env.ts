@@ -1,3 +1,4 @@
+import { parseDuration } from "@meshid/config";
 import type { Command } from "commander";
 import type { CliIo } from "./cli-io";
 import {
@@ -10,7 +11,6 @@ import {
 import { loadContext, type MeshctlContext } from "./context";
 import { usageError, type ExitCodeValue } from "./exit-codes";
 import { createOutput, type Output } from "./output";
-import { parseDuration } from "@meshid/config";
 
 /** Default deadline of one gRPC call, in milliseconds (`--timeout`). */
 export const DEFAULT_TIMEOUT_MS = 15_000;

@@ -40,8 +40,8 @@ export const USAGE_ERROR_CODE = "meshctl.usage";
 export const CONNECT_ERROR_CODE = "meshctl.connect";
 
 /**
- * Returns a usage error (exit code 2): a bad flag value or argument found before anything was
- * sent. `hint` is printed on a second line.
+ * Returns a usage error (exit code 2): a bad flag value, argument or context file, found before
+ * anything was sent. meshctl prints it followed by "(add --help for usage)".
  */
 export function usageError(message: string, cause?: unknown): MeshidError {
   return new MeshidError("invalid_argument", USAGE_ERROR_CODE, message, { cause });
