@@ -2,6 +2,8 @@ import { CoordinationV1Api, type V1Lease } from "@kubernetes/client-node";
 import { startKubeApiServer, type KubeApiServer } from "@meshid/testkit";
 import { createLeaderElector, type LeaderElector } from "./leader-election";
 
+jest.setTimeout(120_000);
+
 // Short timings keep the suite quick; every wait below is a generous bound, not a timing check.
 const TIMINGS = { leaseDurationMs: 2_000, renewDeadlineMs: 1_500, retryPeriodMs: 200 };
 const WAIT_MS = 20_000;

@@ -13,6 +13,8 @@ import {
   parseClusterSpiffeId,
 } from "../src/domain/cluster-spiffe-id";
 
+jest.setTimeout(180_000);
+
 const CRD_FILE = join(__dirname, "..", "..", "..", "deploy", "crds", "clusterspiffeid.yaml");
 
 interface Crd {

@@ -3,6 +3,8 @@
 // (registering what happened meanwhile) once the CA is back.
 import { startRegistrarWorld, waitFor, type RegistrarWorld } from "./registrar-harness";
 
+jest.setTimeout(180_000);
+
 let world: RegistrarWorld;
 
 beforeAll(async () => {

@@ -2,6 +2,8 @@
 // Kubernetes API server stand-in.
 import { agentId, startRegistrarWorld, waitFor, type RegistrarWorld } from "./registrar-harness";
 
+jest.setTimeout(180_000);
+
 let world: RegistrarWorld;
 
 beforeAll(async () => {

@@ -4,6 +4,8 @@
 import { randomUUID } from "node:crypto";
 import { agentId, startRegistrarWorld, waitFor, type RegistrarWorld } from "./registrar-harness";
 
+jest.setTimeout(180_000);
+
 let world: RegistrarWorld;
 
 beforeAll(async () => {

@@ -12,6 +12,8 @@ import {
   type SeenEntry,
 } from "./registrar-harness";
 
+jest.setTimeout(180_000);
+
 let world: RegistrarWorld;
 
 beforeAll(async () => {

@@ -354,59 +354,75 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     if (!consistent) fullRequested = true;
   };
 
+  const runTerm = async (signal: AbortSignal): Promise<void> => {
+    fullRequested = true;
+    cacheOk = false;
+    let nextFullAt = 0;
+    let retryMs = retryInitialMs;
+    const onAbort = (): void => poke();
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      while (!signal.aborted) {
+        const now = clock.now();
+        const full = fullRequested || !cacheOk || now >= nextFullAt;
+        if (!full && dirty.size === 0) {
+          const woken = new Promise<void>((resolve) => (wake = resolve));
+          const timer = new AbortController();
+          await Promise.race([woken, clock.sleep(nextFullAt - now, timer.signal)]);
+          timer.abort();
+          wake = undefined;
+          continue;
+        }
+        const started = clock.now();
+        const taken = full ? [] : [...dirty];
+        if (!full) for (const uid of taken) dirty.delete(uid);
+        try {
+          if (full) {
+            fullRequested = false;
+            await fullReconcile(signal);
+            nextFullAt = clock.now() + deps.resyncIntervalMs;
+          } else {
+            await podReconcile(taken, signal);
+          }
+          duration.record((clock.now() - started) / 1000, { kind: full ? "full" : "pod" });
+          stats.caReachable = true;
+          retryMs = retryInitialMs;
+        } catch (err) {
+          if (signal.aborted) break;
+          for (const uid of taken) dirty.add(uid);
+          fullRequested = true;
+          cacheOk = false;
+          stats.failures += 1;
+          stats.caReachable = false;
+          reconcileFailures.add(1);
+          logger.warn(
+            { [LogKeys.err]: errorText(err), retryInMs: retryMs },
+            "reconcile failed: retrying",
+          );
+          await clock.sleep(retryMs, signal);
+          retryMs = Math.min(retryMs * 2, retryMaxMs);
+        }
+      }
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      cacheOk = false;
+    }
+  };
+
+  let lastRun: Promise<void> = Promise.resolve();
+
   return {
     async run(signal) {
-      fullRequested = true;
-      cacheOk = false;
-      let nextFullAt = 0;
-      let retryMs = retryInitialMs;
-      const onAbort = (): void => poke();
-      signal.addEventListener("abort", onAbort, { once: true });
+      // A new leadership term waits for the previous one's loop to wind down: two loops must
+      // never share the cache or write at the same time.
+      const previous = lastRun;
+      let finished: () => void = () => undefined;
+      lastRun = new Promise<void>((resolve) => (finished = resolve));
+      await previous;
       try {
-        while (!signal.aborted) {
-          const now = clock.now();
-          const full = fullRequested || !cacheOk || now >= nextFullAt;
-          if (!full && dirty.size === 0) {
-            const woken = new Promise<void>((resolve) => (wake = resolve));
-            const timer = new AbortController();
-            await Promise.race([woken, clock.sleep(nextFullAt - now, timer.signal)]);
-            timer.abort();
-            wake = undefined;
-            continue;
-          }
-          const started = clock.now();
-          const taken = full ? [] : [...dirty];
-          if (!full) for (const uid of taken) dirty.delete(uid);
-          try {
-            if (full) {
-              fullRequested = false;
-              await fullReconcile(signal);
-              nextFullAt = clock.now() + deps.resyncIntervalMs;
-            } else {
-              await podReconcile(taken, signal);
-            }
-            duration.record((clock.now() - started) / 1000, { kind: full ? "full" : "pod" });
-            stats.caReachable = true;
-            retryMs = retryInitialMs;
-          } catch (err) {
-            if (signal.aborted) break;
-            for (const uid of taken) dirty.add(uid);
-            fullRequested = true;
-            cacheOk = false;
-            stats.failures += 1;
-            stats.caReachable = false;
-            reconcileFailures.add(1);
-            logger.warn(
-              { [LogKeys.err]: errorText(err), retryInMs: retryMs },
-              "reconcile failed: retrying",
-            );
-            await clock.sleep(retryMs, signal);
-            retryMs = Math.min(retryMs * 2, retryMaxMs);
-          }
-        }
+        await runTerm(signal);
       } finally {
-        signal.removeEventListener("abort", onAbort);
-        cacheOk = false;
+        finished();
       }
     },
     podChanged(uid, ref) {
