@@ -42,7 +42,7 @@ describe("workload api tls", () => {
     const spiffeId = `spiffe://${ca.trustDomain}${path}`;
     const csr = await createCsr({ ...keys, spiffeId });
     const res = await ca.admin().svids.mintX509SVID({
-      csr,
+      csr: Buffer.from(csr),
       spiffeId: { trustDomain: ca.trustDomain, path },
       dnsNames: [],
       ttlSeconds: 3600,
