@@ -1,7 +1,9 @@
 // NGINX rejecting a configuration, NGINX dying, and the agent restarting, against the real
 // agent, CA, nats-server and nginx.
+import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { spawnManaged, type ManagedProcess } from "@meshid/testkit";
 import type { WorkloadX509Svid } from "@meshid/workload-api";
 import {
   eventually,
@@ -119,5 +121,53 @@ describe("sidecar – NGINX and agent failures", () => {
     expect(after).not.toBe(before);
     expect(sidecar.memory.text()).toMatch(/Workload API watch failed; retrying/);
     expect(sidecar.sidecar.status().degraded).toBe(false);
+  });
+
+  it("sidecar signal – with an NGINX run by someone else it only writes and reloads, and is ready once that NGINX runs", async () => {
+    const external = await startTestSidecar({
+      stack,
+      name: "external",
+      config: { spiffeId: SERVER_ID, nginx: { manage: "signal", user: "root" } },
+    });
+    let nginx: ManagedProcess | undefined;
+    try {
+      // The sidecar installs its checked configuration, but there is no master to reload yet.
+      await external.until("configuration installed", () =>
+        existsSync(external.config.nginx.configFile) ? true : undefined,
+      );
+      expect(external.sidecar.ready()).toBe(false);
+      nginx = await spawnManaged(
+        "nginx",
+        [
+          "-p",
+          external.config.nginx.prefix,
+          "-c",
+          external.config.nginx.configFile,
+          "-g",
+          "daemon off;",
+        ],
+        { name: "external-nginx", orphanSignal: "SIGTERM" },
+      );
+      await external.until("ready through the external NGINX", () =>
+        external.sidecar.ready() ? true : undefined,
+      );
+      const before = external.sidecar.status().servedSerialNumber;
+      expect((await tlsPeer(external.port, client)).serialNumber).toBe(before?.toUpperCase());
+
+      await stack.forceRotation(serverEntry);
+      const after = await external.until("rotation served by the external NGINX", () => {
+        const st = external.sidecar.status();
+        return st.servedSerialNumber !== before && st.servedSerialNumber === st.svid?.serialNumber
+          ? st.servedSerialNumber
+          : undefined;
+      });
+      expect((await tlsPeer(external.port, client)).serialNumber).toBe(after.toUpperCase());
+      expect(external.sidecar.status().nginxRestarts).toBe(0);
+    } finally {
+      await external.stop();
+      // The sidecar never stops an NGINX it did not start.
+      expect(nginx?.exitStatus()).toBeUndefined();
+      await nginx?.stop();
+    }
   });
 });
