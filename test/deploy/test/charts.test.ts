@@ -32,6 +32,22 @@ describe("charts – lint", () => {
 });
 
 describe("charts – rendered objects", () => {
+  test("charts – the offline validation refuses a broken object and an unknown kind", () => {
+    const broken = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "broken" },
+      spec: {
+        selector: {},
+        template: { spec: { containers: [{ name: "x", ports: [{ containerPort: "http" }] }] } },
+      },
+    };
+    expect(() => validateKubeObject(broken)).toThrow(/Deployment\/broken: .*containerPort/);
+    expect(() =>
+      validateKubeObject({ apiVersion: "example.io/v1", kind: "Gadget", metadata: { name: "g" } }),
+    ).toThrow(/no schema/);
+  });
+
   test.each(cases)(
     "$chart.name – every object with $values values is a valid Kubernetes object",
     async ({ chart, values }) => {
