@@ -51,6 +51,8 @@ export const MEMORY_BATCH = 500;
  * not to measure).
  */
 export const HEAPSNAPSHOT_DIR_ENV = "MESHID_BENCH_AGENT_HEAPSNAPSHOT_DIR";
+/** Set to a directory to have the GC hook copy `/proc/self/smaps` there (`agent-<n>.smaps`). */
+export const SMAPS_DIR_ENV = "MESHID_BENCH_AGENT_SMAPS_DIR";
 /** Set to a directory to run the agent child with `--cpu-prof` writing its profile there. */
 export const PROFILE_DIR_ENV = "MESHID_BENCH_AGENT_PROFILE_DIR";
 /** Generous bound on anything that must happen (never a timing assertion). */
@@ -76,9 +78,16 @@ process.on("SIGUSR2", () => {
   if (typeof global.gc === "function") global.gc();
   setTimeout(() => {
     if (typeof global.gc === "function") global.gc();
+    const path = require("node:path");
+    const smaps = process.env.${SMAPS_DIR_ENV};
+    if (smaps) {
+      const fs = require("node:fs");
+      // Read, not copyFile: procfs files report size 0.
+      fs.writeFileSync(path.join(smaps, "agent-" + seq + ".smaps"), fs.readFileSync("/proc/self/smaps"));
+    }
     const snapshots = process.env.${HEAPSNAPSHOT_DIR_ENV};
     if (snapshots) {
-      v8.writeHeapSnapshot(require("node:path").join(snapshots, "agent-" + seq + ".heapsnapshot"));
+      v8.writeHeapSnapshot(path.join(snapshots, "agent-" + seq + ".heapsnapshot"));
     }
     const m = process.memoryUsage();
     const newSpace = v8.getHeapSpaceStatistics().find((s) => s.space_name === "new_space");
