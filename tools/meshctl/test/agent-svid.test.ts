@@ -17,6 +17,10 @@ import {
 import { stringify } from "yaml";
 import { json, like, runCli, runCliProcess, type CliResult } from "./cli-harness";
 
+// Real processes on a loaded machine: generous bounds (the root jest run ignores the preset's
+// per-project testTimeout).
+jest.setTimeout(120_000);
+
 const TD = "example.org";
 const WORKLOAD_ID = `spiffe://${TD}/meshctl/test-workload`;
 

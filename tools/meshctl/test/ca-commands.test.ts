@@ -26,6 +26,10 @@ import {
   type CliResult,
 } from "./cli-harness";
 
+// Real processes on a loaded machine: generous bounds (the root jest run ignores the preset's
+// per-project testTimeout).
+jest.setTimeout(120_000);
+
 const TD = "example.org";
 const AGENT_ID = `spiffe://${TD}/meshid/agent/join_token/fake-node`;
 

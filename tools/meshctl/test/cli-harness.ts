@@ -106,11 +106,11 @@ export function startCli(argv: readonly string[], options: RunCliOptions = {}): 
   return { stdout: () => stdout, stderr: () => stderr, done };
 }
 
-/** Polls `check` every 50 ms until it returns true; fails after `timeoutMs` (default 20 s). */
+/** Polls `check` every 50 ms until it returns true; fails after `timeoutMs` (default 30 s). */
 export async function waitFor(
   check: () => boolean,
   what: string,
-  timeoutMs = 20_000,
+  timeoutMs = 30_000,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {

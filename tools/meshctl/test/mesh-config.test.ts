@@ -18,6 +18,10 @@ import {
 } from "@meshid/testkit";
 import { json, runCli, type CliResult } from "./cli-harness";
 
+// Real processes on a loaded machine: generous bounds (the root jest run ignores the preset's
+// per-project testTimeout).
+jest.setTimeout(120_000);
+
 const TD = "example.org";
 const ADMIN_ID = `spiffe://${TD}/meshctl-admin`;
 

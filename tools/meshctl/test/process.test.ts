@@ -9,6 +9,10 @@ import {
 } from "@meshid/testkit";
 import { MESHCTL_MAIN, runCliProcess, waitFor, type CliResult } from "./cli-harness";
 
+// Real processes on a loaded machine: generous bounds (the root jest run ignores the preset's
+// per-project testTimeout).
+jest.setTimeout(120_000);
+
 let ca: MeshidCaProcess;
 let nats: NatsServer;
 
