@@ -18,6 +18,11 @@ export const REGISTRAR_COMPONENT = "meshid-registrar";
 export const TEMPLATE_PROBLEMS_METRIC = "meshid_registrar_template_problems_total";
 /** Distinct problems remembered to avoid repeating Events; the memory is reset beyond it. */
 export const MAX_REMEMBERED_PROBLEMS = 10_000;
+/**
+ * Most Events recorded per ClusterSPIFFEID (a template failing for thousands of pods must not
+ * flood the API server); further problems are still logged and counted.
+ */
+export const MAX_EVENTS_PER_TEMPLATE = 20;
 
 /** Parameters of {@link createKubeTemplateReporter}. */
 export interface CreateKubeTemplateReporterParams {
@@ -26,7 +31,8 @@ export interface CreateKubeTemplateReporterParams {
 }
 
 /**
- * Creates the reporter. Events are recorded in the background; a failure to record one is
+ * Creates the reporter: each distinct problem once, at most {@link MAX_EVENTS_PER_TEMPLATE}
+ * Events per resource. Events are recorded in the background; a failure to record one is
  * logged, never thrown (an Event is a report, never a reason to stop).
  */
 export function createKubeTemplateReporter(
@@ -37,11 +43,15 @@ export function createKubeTemplateReporter(
     description: "Distinct ClusterSPIFFEID problems reported (Event + log)",
   });
   const seen = new Set<string>();
+  const eventsPerTemplate = new Map<string, number>();
   return {
     report(problem: TemplateProblem) {
       const key = `${problem.templateUid}|${problem.template}|${problem.message}`;
       if (seen.has(key)) return;
-      if (seen.size >= MAX_REMEMBERED_PROBLEMS) seen.clear();
+      if (seen.size >= MAX_REMEMBERED_PROBLEMS) {
+        seen.clear();
+        eventsPerTemplate.clear();
+      }
       seen.add(key);
       counter.add(1, { template: problem.template });
       params.logger.warn(
@@ -49,6 +59,9 @@ export function createKubeTemplateReporter(
         "ClusterSPIFFEID template failed",
       );
       if (problem.template === DEFAULT_TEMPLATE_NAME || problem.templateUid === "") return;
+      const recorded = eventsPerTemplate.get(problem.templateUid) ?? 0;
+      if (recorded >= MAX_EVENTS_PER_TEMPLATE) return;
+      eventsPerTemplate.set(problem.templateUid, recorded + 1);
       recordKubeEvent(core, {
         involvedObject: {
           apiVersion: CLUSTER_SPIFFE_ID_API_VERSION,

@@ -14,7 +14,6 @@ import {
 import { LogKeys, getMeter, type Logger } from "@meshid/telemetry";
 import {
   CLUSTER_SPIFFE_ID_API_VERSION,
-  CLUSTER_SPIFFE_ID_KIND,
   CLUSTER_SPIFFE_ID_PLURAL,
   parseClusterSpiffeId,
   type IdentityTemplate,
@@ -328,6 +327,3 @@ export async function startClusterWatchers(
     },
   };
 }
-
-/** Kind of the resource Events about templates are recorded on. */
-export const TEMPLATE_EVENT_KIND = CLUSTER_SPIFFE_ID_KIND;
