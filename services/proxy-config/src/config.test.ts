@@ -17,6 +17,7 @@ describe("proxy-config config", () => {
       adminIds: [],
       tls: { kind: "files", ...files },
       meshConfig: { kind: "file", path: "/var/lib/meshid/proxy-config/meshconfig.yaml" },
+      limits: { maxWatchStreams: 20_000 },
       ops: { listen: { host: "0.0.0.0", port: 9095 } },
       logLevel: "info",
     });

@@ -22,6 +22,8 @@ export const DEFAULT_OPS_LISTEN = "0.0.0.0:9095";
 export const DEFAULT_ADMIN_SOCKET_PATH = "/run/meshid/proxy-config/admin.sock";
 /** Default MeshConfig file when `meshConfig.source` is `file`. */
 export const DEFAULT_MESH_CONFIG_FILE = "/var/lib/meshid/proxy-config/meshconfig.yaml";
+/** Default limit of open WatchProxyConfig streams (one per sidecar). */
+export const DEFAULT_MAX_WATCH_STREAMS = 20_000;
 /** Where the MeshConfig lives. */
 export const MESH_CONFIG_SOURCES = ["file", "kubernetes"] as const;
 
@@ -62,6 +64,12 @@ export const proxyConfigConfigSchema = z
       .strict()
       .prefault({}),
     natsUrl: z.string().url().optional(),
+    limits: z
+      .object({
+        maxWatchStreams: z.number().int().min(1).default(DEFAULT_MAX_WATCH_STREAMS),
+      })
+      .strict()
+      .prefault({}),
     ops: z
       .object({ listen: listenAddressSchema().default(DEFAULT_OPS_LISTEN) })
       .strict()
@@ -161,6 +169,7 @@ export interface ProxyConfigConfig {
   readonly kubernetes?: { readonly kubeconfigFile?: string };
   /** Without it config.updated is not published. */
   readonly natsUrl?: string;
+  readonly limits: { readonly maxWatchStreams: number };
   readonly ops: { readonly listen: ListenAddress };
   readonly logLevel: LogLevel;
 }
@@ -198,6 +207,7 @@ export function proxyConfigConfigFromParsed(raw: ParsedProxyConfigConfig): Proxy
         }
       : {}),
     ...(raw.natsUrl === undefined ? {} : { natsUrl: raw.natsUrl }),
+    limits: raw.limits,
     ops: raw.ops,
     logLevel: raw.logLevel,
   };

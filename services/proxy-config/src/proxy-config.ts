@@ -245,11 +245,13 @@ export async function startProxyConfig(
     });
 
     let pods: PodDirectory | undefined;
+    let podsSynced = (): boolean => true;
     let reporter: AnnotationReporter | undefined;
     if (kubeConfig !== undefined) {
       const directory = await startKubePodDirectory({ kubeConfig, logger });
       cleanups.push(() => directory.stop());
       pods = directory;
+      podsSynced = () => directory.synced();
       const started = startAnnotationReporter({
         pods: directory,
         meshConfig,
@@ -260,9 +262,10 @@ export async function startProxyConfig(
     }
 
     const hub = createProxyConfigHub({ meshConfig, ...(pods === undefined ? {} : { pods }) });
+    const maxWatchStreams = config.limits.maxWatchStreams;
     const services = {
       mesh: createMeshConfigService({ meshConfig }),
-      proxy: createProxyConfigService({ hub }),
+      proxy: createProxyConfigService({ hub, maxWatchStreams }),
     };
     const addServices = (
       server: GrpcServer,
@@ -350,7 +353,8 @@ export async function startProxyConfig(
       tcpAddress: `localhost:${tcpPort}`,
       adminSocketPath: config.adminSocketPath,
       status,
-      ready: () => running && !internal.signal.aborted,
+      // Before the first pod list, renderings would ignore annotations: not ready yet.
+      ready: () => running && !internal.signal.aborted && podsSynced(),
       stop: () => (stopping ??= runCleanups()),
     };
   } catch (err) {

@@ -113,6 +113,8 @@ describe("kube", () => {
     });
     const { config } = await h.workload.meshConfig.getMeshConfig({});
     expect(config?.generation).toBe(resource?.metadata.generation);
+    // Ready only once the pod informer has listed: renderings then know the annotations.
+    expect(h.service.ready()).toBe(true);
   });
 
   it("kube – a valid annotation sets the pod's mode; its container ports become inbound ports", async () => {

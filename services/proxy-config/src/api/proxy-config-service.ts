@@ -36,9 +36,16 @@ export function validProxyConfigRequest(request: pb.ProxyConfigRequest): PodProx
   return converted;
 }
 
-/** Creates the ProxyConfigService implementation on `hub`. */
+/** Error code when too many Watch streams are open. */
+export const TOO_MANY_STREAMS_CODE = "proxy_config.watch.too_many_streams";
+
+/**
+ * Creates the ProxyConfigService implementation on `hub`; a Watch beyond `maxWatchStreams`
+ * open streams fails with RESOURCE_EXHAUSTED.
+ */
 export function createProxyConfigService(deps: {
   readonly hub: ProxyConfigHub;
+  readonly maxWatchStreams: number;
 }): pb.ProxyConfigServiceImplementation<ProxyConfigCallContext> {
   return {
     getProxyConfig(request) {
@@ -46,6 +53,13 @@ export function createProxyConfigService(deps: {
     },
     async *watchProxyConfig(request, context) {
       const valid = validProxyConfigRequest(request);
+      if (deps.hub.openStreams() >= deps.maxWatchStreams) {
+        throw new MeshidError(
+          "resource_exhausted",
+          TOO_MANY_STREAMS_CODE,
+          `too many open WatchProxyConfig streams (limit ${deps.maxWatchStreams}); retry later`,
+        );
+      }
       for await (const result of deps.hub.watch(valid, context.signal)) {
         yield proxyConfigToProto(result);
       }
