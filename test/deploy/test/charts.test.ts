@@ -95,6 +95,38 @@ describe("charts – rendered objects", () => {
     expect(workloadsOf(own)[0]!.pod.containers[0]!.image).toBe("mirror.example/agent:dev");
   });
 
+  test.each(SERVICE_CHARTS)(
+    "$name – scheduling, pull secrets, extra env and annotations render where they belong",
+    async (chart) => {
+      const s = chart.section;
+      const objects = await helmTemplate({
+        chart: chartDir(chart.name),
+        set: [
+          `${s}.nodeSelector.disk=ssd`,
+          `${s}.tolerations[0].operator=Exists`,
+          `${s}.priorityClassName=high`,
+          `${s}.extraEnv[0].name=OTEL_EXPORTER_OTLP_ENDPOINT`,
+          `${s}.extraEnv[0].value=http://otel:4318`,
+          `${s}.podAnnotations.team=mesh`,
+          "global.imagePullSecrets[0].name=regcred",
+        ],
+      });
+      for (const obj of objects) validateKubeObject(obj);
+      const [workload] = workloadsOf(objects);
+      const pod = workload!.pod as unknown as Record<string, unknown>;
+      expect(pod.nodeSelector).toEqual({ disk: "ssd" });
+      expect(pod.tolerations).toEqual([{ operator: "Exists" }]);
+      expect(pod.priorityClassName).toBe("high");
+      expect(pod.imagePullSecrets).toEqual([{ name: "regcred" }]);
+      expect(workload!.podAnnotations.team).toBe("mesh");
+      const main = workload!.pod.containers.find((c) => c.name === chart.name);
+      expect(main?.env).toContainEqual({
+        name: "OTEL_EXPORTER_OTLP_ENDPOINT",
+        value: "http://otel:4318",
+      });
+    },
+  );
+
   test("ca – more than one replica without PostgreSQL is refused at render time", async () => {
     await expect(
       helmTemplate({ chart: chartDir("ca"), set: ["ca.replicaCount=2"] }),

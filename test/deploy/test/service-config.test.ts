@@ -2,6 +2,7 @@
 // service's own schema (loadConfig + the exported zod schema), so a renamed or removed
 // setting, or a chart typo, fails here rather than at start-up in a cluster. Also: ports,
 // paths and cross-chart wiring (addresses, socket, bundle, attestation) agree.
+import { DEFAULT_PROXY_CONFIG_SERVER_ID_PATH } from "@meshid/sidecar/src/config";
 import { helmTemplate } from "../src/helm";
 import {
   SERVICE_CHARTS,
@@ -233,16 +234,15 @@ describe("service config – wiring between charts", () => {
     expect(mountFor(caRendered!.container, socket)?.name).toBe("admin");
   });
 
-  test("wiring – the CA's admin IDs are the control plane's service accounts", async () => {
+  test("wiring – the CA's admin IDs are the control plane's IDs, the one sidecars expect of proxy-config", async () => {
     const ca = await defaultConfig("ca");
-    const expected: string[] = [];
-    for (const chart of ["registrar", "bundle-notifier", "proxy-config"]) {
-      const [workload] = workloadsOf(await renderChart(chart, "default"));
-      expected.push(
-        `spiffe://example.org/ns/${TEST_NAMESPACE}/sa/${workload!.pod.serviceAccountName}`,
-      );
-    }
-    expect(ca.adminIds).toEqual(expected);
+    expect(ca.adminIds).toEqual([
+      "spiffe://example.org/meshid/registrar",
+      "spiffe://example.org/meshid/bundle-notifier",
+      "spiffe://example.org/meshid/proxy-config",
+    ]);
+    // A sidecar checks proxy-config's SVID against spiffe://<td>/meshid/proxy-config by default.
+    expect(DEFAULT_PROXY_CONFIG_SERVER_ID_PATH).toBe("/meshid/proxy-config");
   });
 
   test("wiring – the registrar elects its leader through a Lease in the release namespace", async () => {

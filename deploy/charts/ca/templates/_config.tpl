@@ -15,7 +15,7 @@ adminIds: {{ toYaml $s.adminIds | nindent 2 }}
 {{- else }}
 adminIds:
 {{- range list "registrar" "bundle-notifier" "proxy-config" }}
-  - {{ printf "spiffe://%s/ns/%s/sa/meshid-%s" $g.trustDomain $ns . | quote }}
+  - {{ printf "spiffe://%s/meshid/%s" $g.trustDomain . | quote }}
 {{- end }}
 {{- end }}
 psatClusters:
