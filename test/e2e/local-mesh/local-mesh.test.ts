@@ -21,6 +21,7 @@ const LOCAL_MESH_MAIN = join(REPO_ROOT, "tools", "local-mesh", "dist", "main.js"
 interface MeshctlContext {
   trustDomain: string;
   ca: { adminSocket: string; address: string };
+  proxyConfig?: { adminSocket: string };
   workloadSocket: string;
   natsUrl: string;
   services: Record<string, string>;
@@ -79,7 +80,10 @@ describe("local mesh (npm start)", () => {
     expect(context.ca.adminSocket).toBe("ca/data/admin/admin.sock");
     expect(context.workloadSocket).toBe("agent/run/workload.sock");
     expect(context.natsUrl).toMatch(/^nats:\/\/127\.0\.0\.1:\d+$/);
-    expect(Object.keys(context.services)).toEqual(expect.arrayContaining(["ca", "agent"]));
+    expect(Object.keys(context.services)).toEqual(
+      expect.arrayContaining(["ca", "agent", "bundle-notifier", "proxy-config", "sidecar-a"]),
+    );
+    expect(context.proxyConfig?.adminSocket).toBe("proxy-config/admin/admin.sock");
     expect(await processesUsing(stateDir)).toEqual([]);
   });
 

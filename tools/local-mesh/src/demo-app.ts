@@ -12,7 +12,7 @@ export interface DemoAppReply {
   readonly path: string;
   /** `X-Client-Verify` set by the inbound sidecar (`SUCCESS` for a verified mTLS peer). */
   readonly clientVerify: string | null;
-  /** The caller's SPIFFE ID, from the certificate the sidecar passes in `X-Client-Cert`. */
+  /** The caller's SPIFFE ID, from the certificate the sidecar passes in `X-Meshid-Client-Cert`. */
   readonly clientSpiffeId: string | null;
   /** Requests served so far, this one included. */
   readonly served: number;
@@ -50,7 +50,7 @@ if (require.main === module) {
       method: req.method ?? "GET",
       path: req.url ?? "/",
       clientVerify: header(req.headers["x-client-verify"]),
-      clientSpiffeId: spiffeIdOf(header(req.headers["x-client-cert"])),
+      clientSpiffeId: spiffeIdOf(header(req.headers["x-meshid-client-cert"])),
       served,
     };
     res.writeHead(200, { "content-type": "application/json" });

@@ -1,7 +1,7 @@
 // Starts, checks and stops the local mesh: nats-server, ca, agent, bundle-notifier and the two
 // demo workloads behind NGINX sidecars, each its own OS process, state kept in `.meshid/`.
 import { existsSync } from "node:fs";
-import { chmod, chown, mkdir, readdir, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { join, relative } from "node:path";
 import { MeshidError } from "@meshid/errors";
 import { meshidCaV1 } from "@meshid/proto";
@@ -17,6 +17,7 @@ import {
 import { ChannelCredentials, createChannel, createClient } from "nice-grpc";
 import { stringify } from "yaml";
 import { runMeshChecks } from "./checks";
+import { certificateFacts } from "./der";
 import { renderDemoSidecarNginxConf } from "./nginx-conf";
 import {
   loadOrCreateState,
@@ -125,6 +126,33 @@ async function dir(path: string, mode: number): Promise<string> {
   await mkdir(path, { recursive: true, mode });
   await chmod(path, mode);
   return path;
+}
+
+/** Polls `url` until it answers 200; fails when `proc` exits first or after `timeoutMs`. */
+async function waitForReadyz(proc: ManagedProcess, url: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (proc.exitStatus() !== undefined) {
+      throw new MeshidError(
+        "unavailable",
+        "local_mesh.process.exited",
+        `${proc.name} exited before it was ready; output:\n${proc.output()}`,
+      );
+    }
+    try {
+      if ((await fetch(url, { signal: AbortSignal.timeout(2_000) })).status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) {
+      throw new MeshidError(
+        "deadline_exceeded",
+        "local_mesh.process.not_ready",
+        `${proc.name}: ${url} did not answer 200 within ${timeoutMs} ms; output:\n${proc.output()}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
 }
 
 async function chownTree(path: string, uid: number, gid: number): Promise<void> {
@@ -314,43 +342,86 @@ export async function startLocalMesh(params: StartLocalMeshParams): Promise<Loca
       );
       services["bundle-notifier"] = bn.opsUrl ?? "";
     }
-    for (const later of ["proxy-config", "sidecar"]) built(later);
-
-    // Registration entries for both demo workloads.
+    // Registration entries: both demo workloads, and proxy-config's own identity.
     const asRoot = process.getuid?.() === 0;
     const ownUid = process.getuid?.() ?? 0;
     const ownGid = process.getgid?.() ?? 0;
     const uidOf = (name: DemoName): number => (asRoot ? DEMO_UIDS[name] : ownUid);
     const parentPath = agentId === "" ? "" : new URL(agentId).pathname;
-    for (const name of ["a", "b"] as const) {
-      const path = `/demo/${name}`;
+    const register = async (path: string, uid: number, dnsNames: string[]): Promise<void> => {
       const listed = await admin.entries.listEntries({ bySpiffeId: { trustDomain: td, path } });
-      const current = listed.entries.find((e) => e.parentId?.path === parentPath);
+      const current = listed.entries.find(
+        (e) =>
+          e.parentId?.path === parentPath &&
+          e.selectors.length === 1 &&
+          e.selectors[0]?.value === `uid:${uid}`,
+      );
       const stale = listed.entries.filter((e) => e !== current).map((e) => e.id);
       if (stale.length > 0) await admin.entries.batchDeleteEntry({ ids: stale });
-      if (current === undefined) {
-        const res = await admin.entries.batchCreateEntry({
-          entries: [
-            {
-              spiffeId: { trustDomain: td, path },
-              parentId: { trustDomain: td, path: parentPath },
-              selectors: [{ type: "unix", value: `uid:${uidOf(name)}` }],
-              dnsNames: [`${name}.demo.${td}`],
-            },
-          ],
-        });
-        const status = res.results[0]?.status;
-        if (status !== undefined && status.code !== 0) {
-          throw new MeshidError(
-            "internal",
-            "local_mesh.entry.not_created",
-            `entry spiffe://${td}${path} not created: ${status.message}`,
-          );
-        }
-        progress(`registered spiffe://${td}${path} (unix:uid:${uidOf(name)})`);
-      } else {
+      if (current !== undefined) {
         progress(`entry spiffe://${td}${path} already registered`);
+        return;
       }
+      const res = await admin.entries.batchCreateEntry({
+        entries: [
+          {
+            spiffeId: { trustDomain: td, path },
+            parentId: { trustDomain: td, path: parentPath },
+            selectors: [{ type: "unix", value: `uid:${uid}` }],
+            dnsNames,
+          },
+        ],
+      });
+      const status = res.results[0]?.status;
+      if (status !== undefined && status.code !== 0) {
+        throw new MeshidError(
+          "internal",
+          "local_mesh.entry.not_created",
+          `entry spiffe://${td}${path} not created: ${status.message}`,
+        );
+      }
+      progress(`registered spiffe://${td}${path} (unix:uid:${uid})`);
+    };
+    for (const name of ["a", "b"] as const) {
+      await register(`/demo/${name}`, uidOf(name), [`${name}.demo.${td}`]);
+    }
+
+    // proxy-config (file MeshConfig, strict) serving the sidecars over mTLS with its own SVID.
+    const useRealSidecars = built("proxy-config") && built("sidecar");
+    let proxyConfigAdminSocket: string | undefined;
+    const proxyConfigId = `spiffe://${td}/meshid/proxy-config`;
+    if (useRealSidecars) {
+      await register("/meshid/proxy-config", ownUid, []);
+      const pcDir = await dir(join(stateDir, "proxy-config"), 0o711);
+      const meshConfigFile = join(pcDir, "meshconfig.yaml");
+      if (!existsSync(meshConfigFile)) {
+        await writeFile(
+          meshConfigFile,
+          stringify({
+            apiVersion: "meshid.io/v1alpha1",
+            kind: "MeshConfig",
+            metadata: { name: "meshid" },
+            spec: { mtlsMode: "strict" },
+          }),
+          { mode: 0o600 },
+        );
+      }
+      proxyConfigAdminSocket = join(pcDir, "admin", "admin.sock");
+      progress("starting proxy-config (file MeshConfig, strict) …");
+      const pc = await service(
+        "proxy-config",
+        {
+          trustDomain: td,
+          listen: `127.0.0.1:${port("proxyConfig")}`,
+          adminSocketPath: proxyConfigAdminSocket,
+          tls: { workloadSocketPath: workloadSocket },
+          meshConfig: { source: "file", path: meshConfigFile },
+          natsUrl,
+          logLevel: "info",
+        },
+        port("proxyConfigOps"),
+      );
+      services["proxy-config"] = pc.opsUrl ?? "";
     }
 
     // Demo apps and their sidecars.
@@ -358,15 +429,35 @@ export async function startLocalMesh(params: StartLocalMeshParams): Promise<Loca
     const nginxBin = requireBinary("nginx", "nginx");
     const setpriv = asRoot ? requireBinary("setpriv", "util-linux") : undefined;
     const workloads: DemoWorkloadSummary[] = [];
+    const spawnAs = async (
+      name: string,
+      uid: number,
+      gid: number,
+      args: readonly string[],
+    ): Promise<ManagedProcess> => {
+      const env: NodeJS.ProcessEnv = {};
+      for (const [k, v] of Object.entries(process.env)) {
+        if (!k.startsWith("MESHID_") && !k.startsWith("OTEL_")) env[k] = v;
+      }
+      const proc =
+        setpriv === undefined
+          ? await spawnManaged(nodeBin, args, { name, env, outputLimitChars: 100_000 })
+          : await spawnManaged(
+              setpriv,
+              [`--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--", nodeBin, ...args],
+              { name, env, orphanSignal: "SIGTERM", outputLimitChars: 100_000 },
+            );
+      started.push({ name, stop: () => proc.stop({ timeoutMs: 10_000 }) });
+      watch(name, proc.exited);
+      return proc;
+    };
     for (const name of ["a", "b"] as const) {
       const peer: DemoName = name === "a" ? "b" : "a";
       const appPort = port(name === "a" ? "appA" : "appB");
       const app = await spawnManaged(
         nodeBin,
         [join(__dirname, "demo-app.js"), name, String(appPort)],
-        {
-          name: `demo-app-${name}`,
-        },
+        { name: `demo-app-${name}` },
       );
       started.push(app);
       watch(app.name, app.exited);
@@ -376,63 +467,98 @@ export async function startLocalMesh(params: StartLocalMeshParams): Promise<Loca
       const gid = asRoot ? uid : ownGid;
       await dir(join(stateDir, "sidecars"), 0o711);
       const home = await dir(join(stateDir, "sidecars", name), 0o700);
-      for (const sub of ["logs", "tmp", "svid"]) await dir(join(home, sub), 0o700);
-      const svidDir = join(home, "svid");
-      const nginxConf = join(home, "nginx.conf");
       const inbound = port(name === "a" ? "inboundA" : "inboundB");
       const outbound = port(name === "a" ? "outboundA" : "outboundB");
-      await writeFile(
-        nginxConf,
-        renderDemoSidecarNginxConf({
-          prefix: home,
-          svidDir,
-          appPort,
-          inboundPort: inbound,
-          outboundPort: outbound,
-          peerInboundPort: port(peer === "a" ? "inboundA" : "inboundB"),
-          peerServerName: `${peer}.demo.${td}`,
-        }),
-        { mode: 0o600 },
-      );
+      const peerInbound = port(peer === "a" ? "inboundA" : "inboundB");
       const spiffeId = `spiffe://${td}/demo/${name}`;
-      const sidecarConfig = join(home, "sidecar.json");
-      await writeFile(
-        sidecarConfig,
-        JSON.stringify({
-          socketPath: workloadSocket,
-          spiffeId,
-          svidDir,
-          nginx: { binary: nginxBin, prefix: home, conf: nginxConf },
-        }),
-        { mode: 0o600 },
-      );
-      if (asRoot) await chownTree(home, uid, gid);
+      const peerId = `spiffe://${td}/demo/${peer}`;
+      const peerServerName = `${peer}.demo.${td}`;
+      let svidLink: string;
+      let nginxConf: string;
+      let sidecar: ManagedProcess;
       progress(
         `starting sidecar ${name} (uid ${uid}, NGINX on ${inbound} mTLS / ${outbound} local) …`,
       );
-      const command = [join(__dirname, "demo-sidecar.js"), sidecarConfig];
-      const sidecar: ManagedProcess =
-        setpriv === undefined
-          ? await spawnManaged(nodeBin, command, { name: `sidecar-${name}` })
-          : await spawnManaged(
-              setpriv,
-              [`--reuid=${uid}`, `--regid=${gid}`, "--clear-groups", "--", nodeBin, ...command],
-              { name: `sidecar-${name}`, orphanSignal: "SIGTERM" },
-            );
-      started.push({ name: sidecar.name, stop: () => sidecar.stop({ timeoutMs: 5_000 }) });
-      watch(sidecar.name, sidecar.exited);
-      const written = await sidecar.waitForOutput(/^.*"msg":"svid written".*$/m, {
-        timeoutMs: 60_000,
-      });
-      await waitForPort(inbound, { timeoutMs: 20_000 });
-      await waitForPort(outbound, { timeoutMs: 20_000 });
-      const line = JSON.parse(written[0]) as {
-        serial: string;
-        notBefore: string;
-        notAfter: string;
-      };
-      const notBefore = new Date(line.notBefore);
-      const notAfter = new Date(line.notAfter);
+      if (useRealSidecars) {
+        const nginxPrefix = await dir(join(home, "nginx"), 0o700);
+        for (const sub of ["logs", "tmp"]) await dir(join(nginxPrefix, sub), 0o700);
+        svidLink = join(home, "svid");
+        nginxConf = join(nginxPrefix, "nginx.conf");
+        const opsPort = port(name === "a" ? "sidecarOpsA" : "sidecarOpsB");
+        const configFile = join(home, "sidecar.yaml");
+        await writeFile(
+          configFile,
+          stringify({
+            workloadSocket,
+            spiffeId,
+            svidDir: svidLink,
+            proxyConfig: { address: `localhost:${port("proxyConfig")}`, serverId: proxyConfigId },
+            pod: { namespace: "demo", name },
+            inbound: [{ name: "http", listenPort: inbound, appPort, protocol: "http" }],
+            outbound: [
+              {
+                name: peer,
+                listenPort: outbound,
+                destinationHost: "127.0.0.1",
+                destinationPort: peerInbound,
+                protocol: "http",
+                serverSpiffeId: peerId,
+                serverName: peerServerName,
+              },
+            ],
+            nginx: { binary: nginxBin, prefix: nginxPrefix },
+            ops: { listen: `127.0.0.1:${opsPort}` },
+            logLevel: "info",
+          }),
+          { mode: 0o600 },
+        );
+        if (asRoot) await chownTree(home, uid, gid);
+        sidecar = await spawnAs(`sidecar-${name}`, uid, gid, [
+          meshidServiceMain("sidecar"),
+          "--config",
+          configFile,
+        ]);
+        services[`sidecar-${name}`] = `http://127.0.0.1:${opsPort}`;
+        await waitForReadyz(sidecar, `http://127.0.0.1:${opsPort}/readyz`, 90_000);
+      } else {
+        for (const sub of ["logs", "tmp", "svid"]) await dir(join(home, sub), 0o700);
+        const svidDir = join(home, "svid");
+        svidLink = join(svidDir, "current");
+        nginxConf = join(home, "nginx.conf");
+        await writeFile(
+          nginxConf,
+          renderDemoSidecarNginxConf({
+            prefix: home,
+            svidDir,
+            appPort,
+            inboundPort: inbound,
+            outboundPort: outbound,
+            peerInboundPort: peerInbound,
+            peerServerName,
+          }),
+          { mode: 0o600 },
+        );
+        const sidecarConfig = join(home, "sidecar.json");
+        await writeFile(
+          sidecarConfig,
+          JSON.stringify({
+            socketPath: workloadSocket,
+            spiffeId,
+            svidDir,
+            nginx: { binary: nginxBin, prefix: home, conf: nginxConf },
+          }),
+          { mode: 0o600 },
+        );
+        if (asRoot) await chownTree(home, uid, gid);
+        sidecar = await spawnAs(`sidecar-${name}`, uid, gid, [
+          join(__dirname, "demo-sidecar.js"),
+          sidecarConfig,
+        ]);
+        await sidecar.waitForOutput(/^.*"msg":"svid written".*$/m, { timeoutMs: 60_000 });
+      }
+      await waitForPort(inbound, { timeoutMs: 30_000 });
+      await waitForPort(outbound, { timeoutMs: 30_000 });
+      const facts = certificateFacts(await readFile(join(svidLink, "svid.pem"), "utf8"));
       workloads.push({
         name,
         spiffeId,
@@ -440,13 +566,13 @@ export async function startLocalMesh(params: StartLocalMeshParams): Promise<Loca
         appUrl: `http://127.0.0.1:${appPort}`,
         inboundAddress: `127.0.0.1:${inbound}`,
         outboundUrl: `http://127.0.0.1:${outbound}`,
-        serial: line.serial,
-        notAfter,
-        nextRotationApprox: new Date((notBefore.getTime() + notAfter.getTime()) / 2),
-        svidDir: join(svidDir, "current"),
+        serial: facts.serial,
+        notAfter: facts.notAfter,
+        nextRotationApprox: new Date((facts.notBefore.getTime() + facts.notAfter.getTime()) / 2),
+        svidDir: svidLink,
         nginxConf,
       });
-      progress(`sidecar ${name} serving ${spiffeId} (serial ${line.serial})`);
+      progress(`sidecar ${name} serving ${spiffeId} (serial ${facts.serial})`);
     }
 
     const meshctlContext = join(stateDir, "meshctl.yaml");
@@ -457,6 +583,9 @@ export async function startLocalMesh(params: StartLocalMeshParams): Promise<Loca
         {
           trustDomain: td,
           ca: { adminSocket: rel(adminSocket), address: caAddress },
+          ...(proxyConfigAdminSocket === undefined
+            ? {}
+            : { proxyConfig: { adminSocket: rel(proxyConfigAdminSocket) } }),
           workloadSocket: rel(workloadSocket),
           natsUrl,
           services,

@@ -49,7 +49,7 @@ http {
     location / {
       proxy_pass http://127.0.0.1:${p.appPort};
       proxy_set_header X-Client-Verify $ssl_client_verify;
-      proxy_set_header X-Client-Cert $ssl_client_escaped_cert;
+      proxy_set_header X-Meshid-Client-Cert $ssl_client_escaped_cert;
     }
   }
 

@@ -67,6 +67,7 @@ export function renderSummary(
     "  npx meshctl entry list",
     "  npx meshctl agent list",
     "  npx meshctl bundle show",
+    "  npx meshctl mesh-config get",
     "  npx meshctl events tail --since 10m",
     `  npx meshctl svid fetch --socket ${rel(summary.workloadSocket)}`,
     `  curl ${summary.workloads[0]?.outboundUrl ?? ""}/hello    # A → B over mTLS`,
