@@ -149,6 +149,21 @@ describe("service config – ports and paths", () => {
   );
 
   test.each(cases)(
+    "$chart.name – admin socket directories are made by the service, not volume roots ($values values)",
+    async ({ chart, values }) => {
+      // The CA and proxy-config create the socket's directory 0700 and refuse an existing one
+      // that group or others can enter, which every emptyDir root is (0777).
+      for (const r of await configsOf(chart.name, values)) {
+        const socket = at(r.file, "adminSocketPath") ?? at(r.file, "ca.adminSocketPath");
+        if (typeof socket !== "string") continue;
+        const mount = mountFor(r.container, socket);
+        expect(mount).toBeDefined();
+        expect(socket.slice(0, socket.lastIndexOf("/"))).not.toBe(mount?.mountPath);
+      }
+    },
+  );
+
+  test.each(cases)(
     "$chart.name – probes and Prometheus annotations use the ops port ($values values)",
     async ({ chart, values }) => {
       const [workload] = workloadsOf(await renderChart(chart.name, values));

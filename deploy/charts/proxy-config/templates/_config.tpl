@@ -5,7 +5,7 @@
 {{- $ctx := dict "root" $ "svc" "proxyConfig" "name" "proxy-config" -}}
 trustDomain: {{ $g.trustDomain | quote }}
 listen: "0.0.0.0:8445"
-adminSocketPath: /run/meshid/proxy-config/admin.sock
+adminSocketPath: /run/meshid/proxy-config/admin/admin.sock
 {{- with $s.adminIds }}
 adminIds: {{ toYaml . | nindent 2 }}
 {{- end }}
