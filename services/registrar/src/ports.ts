@@ -68,6 +68,8 @@ export interface RegistrationEvents {
 export interface TemplateProblem {
   readonly template: string;
   readonly templateUid: string;
+  /** The resource's resourceVersion (problems of a changed resource are reported again). */
+  readonly templateRevision: string;
   readonly message: string;
 }
 

@@ -35,6 +35,7 @@ describe("createKubeTemplateReporter", () => {
     const problem = {
       template: "t1",
       templateUid: "uid-t1",
+      templateRevision: "7",
       message: "spiffeIDTemplate: unknown field",
     };
     reporter.report(problem);
@@ -45,6 +46,7 @@ describe("createKubeTemplateReporter", () => {
     reporter.report({
       template: DEFAULT_TEMPLATE_NAME,
       templateUid: "",
+      templateRevision: "",
       message: "default failed",
     });
     const events = () =>
@@ -67,5 +69,9 @@ describe("createKubeTemplateReporter", () => {
     // Logged once per distinct problem, Events or not (the default's included).
     const logged = log.entries().filter((l) => l.msg === "ClusterSPIFFEID template failed");
     expect(logged).toHaveLength(1 + MAX_EVENTS_PER_TEMPLATE + 10 + 1);
+
+    // A new version of the resource has its problems reported afresh.
+    reporter.report({ ...problem, templateRevision: "8" });
+    await until(() => events().length === MAX_EVENTS_PER_TEMPLATE + 1);
   });
 });

@@ -31,8 +31,8 @@ export interface CreateKubeTemplateReporterParams {
 }
 
 /**
- * Creates the reporter: each distinct problem once, at most {@link MAX_EVENTS_PER_TEMPLATE}
- * Events per resource. Events are recorded in the background; a failure to record one is
+ * Creates the reporter: each distinct problem once per version of its resource, at most
+ * {@link MAX_EVENTS_PER_TEMPLATE} Events per resource version. Events are recorded in the background; a failure to record one is
  * logged, never thrown (an Event is a report, never a reason to stop).
  */
 export function createKubeTemplateReporter(
@@ -46,7 +46,8 @@ export function createKubeTemplateReporter(
   const eventsPerTemplate = new Map<string, number>();
   return {
     report(problem: TemplateProblem) {
-      const key = `${problem.templateUid}|${problem.template}|${problem.message}`;
+      const resource = `${problem.templateUid}@${problem.templateRevision}`;
+      const key = `${resource}|${problem.template}|${problem.message}`;
       if (seen.has(key)) return;
       if (seen.size >= MAX_REMEMBERED_PROBLEMS) {
         seen.clear();
@@ -59,9 +60,9 @@ export function createKubeTemplateReporter(
         "ClusterSPIFFEID template failed",
       );
       if (problem.template === DEFAULT_TEMPLATE_NAME || problem.templateUid === "") return;
-      const recorded = eventsPerTemplate.get(problem.templateUid) ?? 0;
+      const recorded = eventsPerTemplate.get(resource) ?? 0;
       if (recorded >= MAX_EVENTS_PER_TEMPLATE) return;
-      eventsPerTemplate.set(problem.templateUid, recorded + 1);
+      eventsPerTemplate.set(resource, recorded + 1);
       recordKubeEvent(core, {
         involvedObject: {
           apiVersion: CLUSTER_SPIFFE_ID_API_VERSION,

@@ -247,7 +247,12 @@ export async function startClusterWatchers(
         if (parsed.ok) templates.set(name, { valid: parsed.template });
         else {
           templates.set(name, {
-            problem: { template: name, templateUid: parsed.uid, message: parsed.error },
+            problem: {
+              template: name,
+              templateUid: parsed.uid,
+              templateRevision: parsed.revision,
+              message: parsed.error,
+            },
           });
         }
         handlers.allChanged();

@@ -44,6 +44,8 @@ export interface IdentityTemplate {
   readonly name: string;
   /** The resource UID (for Events); empty for the default. */
   readonly uid: string;
+  /** The resource's resourceVersion: a changed resource reports its problems afresh. */
+  readonly revision: string;
   readonly spiffeId: CompiledTemplate;
   readonly podSelector: LabelSelector;
   readonly namespaceSelector: LabelSelector;
@@ -58,7 +60,13 @@ export interface IdentityTemplate {
 /** Outcome of {@link parseClusterSpiffeId}. */
 export type ParseClusterSpiffeIdResult =
   | { readonly ok: true; readonly template: IdentityTemplate }
-  | { readonly ok: false; readonly name: string; readonly uid: string; readonly error: string };
+  | {
+      readonly ok: false;
+      readonly name: string;
+      readonly uid: string;
+      readonly revision: string;
+      readonly error: string;
+    };
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -95,7 +103,14 @@ export function parseClusterSpiffeId(object: unknown): ParseClusterSpiffeIdResul
   const meta = isRecord(object) && isRecord(object.metadata) ? object.metadata : {};
   const name = typeof meta.name === "string" ? meta.name : "";
   const uid = typeof meta.uid === "string" ? meta.uid : "";
-  const fail = (error: string): ParseClusterSpiffeIdResult => ({ ok: false, name, uid, error });
+  const revision = typeof meta.resourceVersion === "string" ? meta.resourceVersion : "";
+  const fail = (error: string): ParseClusterSpiffeIdResult => ({
+    ok: false,
+    name,
+    uid,
+    revision,
+    error,
+  });
   if (name === "") return fail("metadata.name is missing");
   const spec = isRecord(object) ? object.spec : undefined;
   if (!isRecord(spec)) return fail("spec is missing");
@@ -139,6 +154,7 @@ export function parseClusterSpiffeId(object: unknown): ParseClusterSpiffeIdResul
     template: {
       name,
       uid,
+      revision,
       spiffeId,
       podSelector,
       namespaceSelector,
@@ -164,6 +180,7 @@ function mustCompile(source: string): CompiledTemplate {
 export const DEFAULT_IDENTITY_TEMPLATE: IdentityTemplate = Object.freeze({
   name: DEFAULT_TEMPLATE_NAME,
   uid: "",
+  revision: "",
   spiffeId: mustCompile(DEFAULT_SPIFFE_ID_TEMPLATE),
   podSelector: MATCH_ALL,
   namespaceSelector: MATCH_ALL,

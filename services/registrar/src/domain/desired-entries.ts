@@ -41,6 +41,7 @@ export interface RenderFailure {
   /** The ClusterSPIFFEID name (or the default's). */
   readonly template: string;
   readonly templateUid: string;
+  readonly templateRevision: string;
   readonly namespace: string;
   readonly podName: string;
   readonly error: string;
@@ -144,6 +145,7 @@ export function renderPodEntries(params: RenderPodEntriesParams): RenderPodEntri
       failures.push({
         template: template.name,
         templateUid: template.uid,
+        templateRevision: template.revision,
         namespace: pod.namespace,
         podName: pod.name,
         error,

@@ -213,6 +213,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       problems.report({
         template: failure.template,
         templateUid: failure.templateUid,
+        templateRevision: failure.templateRevision,
         message: `pod ${failure.namespace}/${failure.podName}: ${failure.error}`,
       });
     }
