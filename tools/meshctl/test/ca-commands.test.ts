@@ -316,6 +316,9 @@ describe("entry", () => {
       expect.objectContaining({ id: e.id, x509SvidTtlSeconds: 5400 }),
     );
 
+    const notAnId = await meshctl("entry", "show", "web");
+    expectCode(notAnId, 2);
+    expect(notAnId.stderr).toContain('"web" is not an entry id');
     const missing = await meshctl("entry", "show", "00000000-0000-4000-8000-000000000000");
     expectCode(missing, 3);
     expect(missing.stderr).toMatch(/^error: .+ \(NOT_FOUND\)\n$/);

@@ -1,7 +1,7 @@
 import { formatDuration } from "@meshid/config";
 import { meshidCaV1, meshidTypesV1 } from "@meshid/proto";
 import { formatSelector } from "@meshid/spiffe";
-import { type Command, Option } from "commander";
+import { type Command, InvalidArgumentError, Option } from "commander";
 import {
   batchExitCode,
   itemOk,
@@ -47,6 +47,24 @@ interface ListOptions {
 /** Seconds of a `--ttl` flag (whole seconds, > 0), or undefined when absent. */
 function ttlSeconds(ttl: string | undefined): number | undefined {
   return ttl === undefined ? undefined : entryTtlSeconds(ttl);
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/**
+ * An entry id argument: the CA's ids are UUIDs, so anything else is a usage error (exit 2)
+ * rather than a round trip that the CA refuses.
+ */
+function entryId(value: unknown): string {
+  const id = String(value);
+  if (!UUID.test(id)) throw usageError(`"${id}" is not an entry id (a UUID)`);
+  return id.toLowerCase();
+}
+
+/** Commander parser of `--id`. */
+function entryIdOption(value: string): string {
+  if (!UUID.test(value)) throw new InvalidArgumentError("must be a UUID");
+  return value.toLowerCase();
 }
 
 function ttlText(seconds: number): string {
@@ -144,7 +162,7 @@ export function registerEntryCommands(program: Command, bind: ActionBinder): voi
       entry
         .command("create")
         .description("create a registration entry (or many from a YAML/JSON file)")
-        .option("--id <uuid>", "entry id to use (default: assigned by the CA)")
+        .option("--id <uuid>", "entry id to use (default: assigned by the CA)", entryIdOption)
         .option(
           "-f, --file <path>",
           "create every entry of a YAML/JSON file in one batch (instead of the flags)",
@@ -252,7 +270,7 @@ export function registerEntryCommands(program: Command, bind: ActionBinder): voi
   bind<Record<string, never>>(
     entry.command("show").description("show one registration entry").argument("<id>", "entry id"),
     async (env, args) => {
-      const id = String(args[0]);
+      const id = entryId(args[0]);
       const ca = await env.ca();
       const e = await ca.conn.call(ca.entries.getEntry({ id }));
       if (env.out.json) env.out.printJson(entryJson(e));
@@ -271,7 +289,7 @@ export function registerEntryCommands(program: Command, bind: ActionBinder): voi
       .option("--admin", "SVIDs of this entry may call the CA's admin APIs")
       .option("--no-admin", "SVIDs of this entry may not call the admin APIs"),
     async (env, args, o) => {
-      const id = String(args[0]);
+      const id = entryId(args[0]);
       // Validate everything before the first call so bad input changes nothing.
       const spiffeId = o.spiffeId === undefined ? undefined : spiffeIdToProto(o.spiffeId);
       const parentId = o.parentId === undefined ? undefined : spiffeIdToProto(o.parentId);
@@ -301,7 +319,7 @@ export function registerEntryCommands(program: Command, bind: ActionBinder): voi
       .description("delete registration entries")
       .argument("<id...>", "entry ids"),
     async (env, args) => {
-      const ids = (args[0] as string[]).map(String);
+      const ids = (args[0] as unknown[]).map(entryId);
       const ca = await env.ca();
       const res = await ca.conn.call(ca.entries.batchDeleteEntry({ ids }));
       const items = res.results.map((r, i) => ({ label: r.id || ids[i] || "", status: r.status }));
