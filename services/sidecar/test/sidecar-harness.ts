@@ -237,8 +237,10 @@ export interface StartTestSidecarParams {
   /** Template text for file mode (default: {@link strictTemplate} on `port`). */
   readonly template?: string;
   readonly port?: number;
-  /** Overrides merged into the config input. */
+  /** Top-level settings merged into the config input (`nginx` goes in {@link nginx}). */
   readonly config?: Record<string, unknown>;
+  /** Settings merged into the `nginx` section (the prefix always stays in the temp dir). */
+  readonly nginx?: Record<string, unknown>;
   readonly env?: Record<string, string>;
 }
 
@@ -253,9 +255,9 @@ export async function startTestSidecar(params: StartTestSidecarParams): Promise<
       workloadSocket: params.stack.agent.workloadSocketPath,
       svidDir: join(base, "run", "svid"),
       proxyConfig: { file: templateFile, filePollInterval: "100ms" },
-      nginx: { prefix: join(base, "nginx"), user: "root", reloadTimeout: "20s" },
       ops: { listen: "127.0.0.1:0" },
       ...params.config,
+      nginx: { prefix: join(base, "nginx"), user: "root", reloadTimeout: "20s", ...params.nginx },
     },
     params.env ?? {},
   );

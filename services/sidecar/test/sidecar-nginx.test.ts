@@ -127,7 +127,8 @@ describe("sidecar – NGINX and agent failures", () => {
     const external = await startTestSidecar({
       stack,
       name: "external",
-      config: { spiffeId: SERVER_ID, nginx: { manage: "signal", user: "root" } },
+      config: { spiffeId: SERVER_ID },
+      nginx: { manage: "signal" },
     });
     let nginx: ManagedProcess | undefined;
     try {
