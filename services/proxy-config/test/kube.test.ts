@@ -253,4 +253,29 @@ describe("kube", () => {
     });
     expect(res.config?.generation).toBe((generation ?? 0) + 1);
   });
+
+  it("kube – replicas share the resource: an update through one re-renders the other's Watch streams", async () => {
+    const other = await startProxyConfigHarness({ ca, kubeConfig: kube.kubeConfig() });
+    const controller = new AbortController();
+    try {
+      const request = proxyConfigRequest("apps", "replica-pod");
+      const stream = readStream(
+        other.workload.proxyConfig.watchProxyConfig(request, { signal: controller.signal }),
+      );
+      const first = await stream.next();
+      const target =
+        first.effectiveMode === pb.MtlsMode.MTLS_MODE_STRICT
+          ? pb.MtlsMode.MTLS_MODE_OFF
+          : pb.MtlsMode.MTLS_MODE_STRICT;
+      const res = await h.admin.meshConfig.updateMeshConfig({ mtlsMode: target, rotateNow: false });
+      const next = await stream.next();
+      expect(next.effectiveMode).toBe(target);
+      expect(next.meshConfigGeneration).toBe(res.config?.generation);
+      const seen = await other.workload.meshConfig.getMeshConfig({});
+      expect(seen.config).toEqual(res.config);
+    } finally {
+      controller.abort();
+      await other.stop();
+    }
+  });
 });
