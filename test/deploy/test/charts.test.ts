@@ -9,6 +9,7 @@ import {
   type ValueSetName,
 } from "../src/charts";
 import { validateKubeObject, workloadsOf } from "../src/manifests";
+import { unknownFields } from "../src/strict-fields";
 import { TEST_NAMESPACE } from "../src/paths";
 
 const valueSets = Object.keys(VALUE_SETS) as ValueSetName[];
@@ -56,6 +57,39 @@ describe("charts – rendered objects", () => {
       for (const obj of objects) validateKubeObject(obj);
     },
   );
+
+  test.each(cases)(
+    "$chart.name – no object has a field its Kubernetes type does not declare ($values values)",
+    async ({ chart, values }) => {
+      for (const obj of await renderChart(chart.name, values)) {
+        expect([`${obj.kind}/${obj.metadata.name}`, unknownFields(obj)]).toEqual([
+          `${obj.kind}/${obj.metadata.name}`,
+          [],
+        ]);
+      }
+    },
+  );
+
+  test("charts – the unknown-field check finds misspelt fields at any depth", () => {
+    const deployment = {
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "d", labelz: {} },
+      spec: {
+        template: {
+          spec: {
+            containers: [
+              { name: "c", volumeMounts: [{ name: "v", mountPath: "/v", readonly: true }] },
+            ],
+          },
+        },
+      },
+    };
+    expect(unknownFields(deployment)).toEqual([
+      "metadata.labelz",
+      "spec.template.spec.containers[0].volumeMounts[0].readonly",
+    ]);
+  });
 
   test.each(cases)(
     "$chart.name – one $chart.workloadKind in the release namespace ($values values)",

@@ -5,6 +5,7 @@ import { join } from "node:path";
 import { chartDir } from "../src/charts";
 import { helmTemplate, parseManifests } from "../src/helm";
 import { validateKubeObject } from "../src/manifests";
+import { unknownFields } from "../src/strict-fields";
 import { CRDS_DIR } from "../src/paths";
 
 describe("crds", () => {
@@ -24,6 +25,7 @@ describe("crds", () => {
     for (const obj of rendered) {
       expect(obj.kind).toBe("CustomResourceDefinition");
       validateKubeObject(obj);
+      expect(unknownFields(obj)).toEqual([]);
     }
   });
 

@@ -16,6 +16,7 @@ import {
   workloadsOf,
 } from "../src/manifests";
 import { DEPLOY_DIR, TEST_NAMESPACE } from "../src/paths";
+import { unknownFields } from "../src/strict-fields";
 import { at, renderedServiceConfigs } from "../src/rendered-configs";
 
 const [pod] = parseManifests(readFileSync(join(DEPLOY_DIR, "sidecar", "injection.yaml"), "utf8"));
@@ -36,6 +37,7 @@ function sidecarConfig(): SidecarConfig {
 describe("sidecar injection", () => {
   test("sidecar injection – the example is a valid Pod with the inject label", () => {
     validateKubeObject(pod!);
+    expect(unknownFields(pod!)).toEqual([]);
     expect(pod!.metadata.labels?.["meshid.io/inject"]).toBe("true");
   });
 
