@@ -472,6 +472,8 @@ describe("bundle and authority", () => {
     expectCode(revoked, 0);
     expect(revoked.stdout).toContain(`revoked authority ${oldId}`);
 
+    expectCode(await meshctl("authority", "taint", "not-hex!"), 2);
+    expectCode(await meshctl("authority", "taint", "ab".repeat(20)), 3);
     const nonePrepared = await meshctl("authority", "activate");
     expectCode(nonePrepared, 1);
     expect(nonePrepared.stderr).toContain("authority prepare");

@@ -2,6 +2,7 @@ import { MeshidError } from "@meshid/errors";
 import type { meshidTypesV1 } from "@meshid/proto";
 import type { Command } from "commander";
 import type { ActionBinder, CommandEnv } from "../command-env";
+import { usageError } from "../exit-codes";
 import { formatTime, renderTable } from "../output";
 import { authorityJson, authorityStateName } from "../proto-format";
 
@@ -13,6 +14,21 @@ const AUTHORITY_COLUMNS = [
   { header: "expires", value: (a: meshidTypesV1.Authority) => formatTime(a.expiresAt) },
   { header: "tainted", value: (a: meshidTypesV1.Authority) => (a.tainted ? "yes" : "no") },
 ];
+
+/**
+ * An authority id argument: the lowercase hex Subject Key Identifier of the CA certificate (as
+ * `authority show` prints it).
+ * @throws MeshidError `meshctl.usage` otherwise.
+ */
+function authorityIdArg(value: unknown): string {
+  const id = String(value);
+  if (!/^[0-9a-f]{2,128}$/i.test(id)) {
+    throw usageError(
+      `"${id}" is not an authority id (hex, as \`meshctl authority show\` prints it)`,
+    );
+  }
+  return id.toLowerCase();
+}
 
 /** Registers `authority show|prepare|activate|taint|revoke`. */
 export function registerAuthorityCommands(program: Command, bind: ActionBinder): void {
@@ -64,7 +80,7 @@ export function registerAuthorityCommands(program: Command, bind: ActionBinder):
       .argument("[authority-id]", "the prepared authority (default: the current prepared one)"),
     async (env, args) => {
       const ca = await env.ca();
-      let id = args[0] as string | undefined;
+      let id = args[0] === undefined ? undefined : authorityIdArg(args[0]);
       if (id === undefined) {
         const state = await ca.conn.call(ca.authorities.getX509AuthorityState({}));
         if (state.prepared === undefined) {
@@ -92,7 +108,7 @@ export function registerAuthorityCommands(program: Command, bind: ActionBinder):
       .argument("<authority-id>", "the old authority's id (SKI, hex)"),
     async (env, args) => {
       const ca = await env.ca();
-      const authorityId = String(args[0]);
+      const authorityId = authorityIdArg(args[0]);
       print(env, "tainted", await ca.conn.call(ca.authorities.taintX509Authority({ authorityId })));
     },
   );
@@ -104,7 +120,7 @@ export function registerAuthorityCommands(program: Command, bind: ActionBinder):
       .argument("<authority-id>", "the tainted authority's id (SKI, hex)"),
     async (env, args) => {
       const ca = await env.ca();
-      const authorityId = String(args[0]);
+      const authorityId = authorityIdArg(args[0]);
       print(
         env,
         "revoked",
