@@ -45,6 +45,24 @@ describe("registrar – bad input and CA outages", () => {
     });
     expect(entries.map((e) => e.selectors)).toEqual([[`k8s:pod-uid:${good.metadata?.uid}`]]);
     expect(registrar.ready()).toBe(true);
+    await registrar.stop();
+  });
+
+  it("registrar – without the ClusterSPIFFEID CRD it registers with the default template", async () => {
+    world.addNode("node-c");
+    // The CRD's endpoints answer 404 for a while, as when it is not installed.
+    world.kube.failNext({ verb: "list", resource: "clusterspiffeids", status: 404, times: 3 });
+    world.kube.failNext({ verb: "watch", resource: "clusterspiffeids", status: 404, times: 3 });
+    const { registrar, log } = await world.startRegistrar();
+    await waitFor("ready", () => registrar.ready());
+    const pod = await world.createPod({ namespace: "nocrd", name: "p", node: "node-c" });
+    const entries = await waitFor("the default entry", async () => {
+      const e = (await world.entries()).filter((x) => x.spiffeId.includes("/ns/nocrd/"));
+      return e.length === 1 ? e : undefined;
+    });
+    expect(entries[0]?.selectors).toEqual([`k8s:pod-uid:${pod.metadata?.uid}`]);
+    expect(log.text()).toContain("ClusterSPIFFEID CRD not installed");
+    await registrar.stop();
   });
 
   it("registrar – an unreachable CA: retries with backoff, not ready, recovers", async () => {

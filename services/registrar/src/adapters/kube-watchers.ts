@@ -11,6 +11,7 @@ import {
   type KubernetesObject,
   type ObjectCache,
 } from "@kubernetes/client-node";
+import { isKubeNotFound } from "@meshid/kube";
 import { LogKeys, getMeter, type Logger } from "@meshid/telemetry";
 import {
   CLUSTER_SPIFFE_ID_API_VERSION,
@@ -104,6 +105,7 @@ export async function startClusterWatchers(
     { readonly valid?: IdentityTemplate; readonly problem?: TemplateProblem }
   >();
   const listCounts: Record<string, number> = {};
+  let crdMissingLogged = false;
   const synced = new Set<string>();
 
   const index = (map: Map<string, Set<string>>, key: string, uid: string, add: boolean): void => {
@@ -235,11 +237,25 @@ export async function startClusterWatchers(
       path: `/apis/${CLUSTER_SPIFFE_ID_API_VERSION}/${CLUSTER_SPIFFE_ID_PLURAL}`,
       list: async () => {
         const [group = "", version = ""] = CLUSTER_SPIFFE_ID_API_VERSION.split("/");
-        return (await custom.listClusterCustomObject({
-          group,
-          version,
-          plural: CLUSTER_SPIFFE_ID_PLURAL,
-        })) as KubernetesListObject<Obj>;
+        try {
+          return (await custom.listClusterCustomObject({
+            group,
+            version,
+            plural: CLUSTER_SPIFFE_ID_PLURAL,
+          })) as KubernetesListObject<Obj>;
+        } catch (err) {
+          // Without the CRD there are no templates: register with the default rather than
+          // wait forever; the informer keeps retrying and picks the CRD up once installed.
+          if (!isKubeNotFound(err)) throw err;
+          if (!crdMissingLogged) {
+            crdMissingLogged = true;
+            logger.warn(
+              { resource: CLUSTER_SPIFFE_ID_PLURAL },
+              "ClusterSPIFFEID CRD not installed: using the default template",
+            );
+          }
+          return { apiVersion: "v1", kind: "List", items: [], metadata: {} };
+        }
       },
       upsert: (obj) => {
         const parsed = parseClusterSpiffeId(obj);
