@@ -121,8 +121,8 @@ export interface SidecarStack {
   readonly ca: MeshidCaProcess;
   readonly agent: MeshidAgentProcess;
   readonly dir: TempDir;
-  /** Creates an entry for our uid; resolves with its id. */
-  createEntry(path: string, ttlSeconds?: number): Promise<string>;
+  /** Creates an entry for `uid` (default ours); resolves with its id. */
+  createEntry(path: string, ttlSeconds?: number, uid?: number): Promise<string>;
   /** Changes an entry's TTL: the agent re-mints its SVID. */
   forceRotation(entryId: string): Promise<void>;
   /** Fetches our SVID for `spiffeId` from the agent (a client certificate for probes). */
@@ -155,7 +155,7 @@ export async function startSidecarStack(): Promise<SidecarStack> {
     ca: caProcess,
     agent: agentProcess,
     dir,
-    async createEntry(path, ttlSeconds = 3_600) {
+    async createEntry(path, ttlSeconds = 3_600, entryUid = uid) {
       const admin = caProcess.admin();
       const res = await admin.entries.batchCreateEntry({
         entries: [
@@ -165,7 +165,7 @@ export async function startSidecarStack(): Promise<SidecarStack> {
               trustDomain: caProcess.trustDomain,
               path: new URL(agentProcess.agentId).pathname,
             },
-            selectors: [{ type: "unix", value: `uid:${uid}` }],
+            selectors: [{ type: "unix", value: `uid:${entryUid}` }],
             x509SvidTtlSeconds: ttlSeconds,
           },
         ],

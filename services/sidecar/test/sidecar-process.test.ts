@@ -1,7 +1,7 @@
 // The meshid-sidecar process (dist/main.js): config errors, probes and metrics, SIGTERM
 // stopping its NGINX too.
 import { existsSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   getFreePort,
@@ -19,6 +19,9 @@ import {
 } from "./sidecar-harness";
 
 jest.setTimeout(300_000);
+
+/** `nobody`: the unprivileged sidecar's uid (the tests run as root). */
+const NOBODY_UID = 65534;
 
 /** The built sidecar; build with `npx turbo run build --filter=@meshid/sidecar...`. */
 const SIDECAR_MAIN = join(__dirname, "..", "dist", "main.js");
@@ -66,7 +69,7 @@ describe("sidecar process", () => {
   });
 
   it("sidecar process – serves NGINX with the agent SVID, answers probes and metrics, and stops NGINX on SIGTERM", async () => {
-    stack = await startSidecarStack();
+    stack ??= await startSidecarStack();
     await stack.createEntry("/process/web");
     const client = await stack.fetchSvid("spiffe://example.org/process/web");
     const base = join(stack.dir.path, "process");
@@ -112,5 +115,60 @@ describe("sidecar process", () => {
     expect(proc.output()).toMatch(/sidecar stopped/);
     expect(proc.output()).not.toMatch(/PRIVATE KEY/);
     await eventually("NGINX gone", () => (isProcessAlive(nginxPid) ? undefined : true));
+  });
+
+  it("sidecar process – runs unprivileged (its own uid, NGINX without a user directive)", async () => {
+    stack ??= await startSidecarStack();
+    const uid = NOBODY_UID;
+    await stack.createEntry("/process/unprivileged", 3_600, uid);
+    await stack.createEntry("/process/probe");
+    const client = await stack.fetchSvid("spiffe://example.org/process/probe");
+    // Other uids must traverse the suite's directory to their own home.
+    await chmod(stack.dir.path, 0o711);
+    const home = join(stack.dir.path, "unprivileged");
+    await mkdir(home, { mode: 0o700 });
+    const port = await getFreePort();
+    const opsPort = await getFreePort();
+    const template = join(home, "nginx.conf.tmpl");
+    await writeFile(template, strictTemplate(port));
+    const configFile = join(home, "sidecar.yaml");
+    await writeFile(
+      configFile,
+      JSON.stringify({
+        svidDir: join(home, "svid"),
+        proxyConfig: { file: template },
+        nginx: { prefix: join(home, "nginx") },
+        ops: { listen: `127.0.0.1:${opsPort}` },
+      }),
+    );
+    await runCommand("chown", ["-R", `${uid}:${uid}`, home]);
+    const unprivileged = await spawnManaged(
+      process.execPath,
+      [SIDECAR_MAIN, "--config", configFile],
+      {
+        name: "meshid-sidecar-unprivileged",
+        env: { ...cleanEnv(), SPIFFE_ENDPOINT_SOCKET: `unix://${stack.agent.workloadSocketPath}` },
+        runAs: String(uid),
+        outputLimitChars: 100_000,
+      },
+    );
+    try {
+      const ops = `http://127.0.0.1:${opsPort}`;
+      await eventually("readyz 200", async () =>
+        (await fetch(`${ops}/readyz`)).status === 200 ? true : undefined,
+      ).catch((err: unknown) => {
+        throw new Error(`${(err as Error).message}\n${unprivileged.output()}`);
+      });
+      expect((await tlsPeer(port, client)).uri).toBe("spiffe://example.org/process/unprivileged");
+      const key = await stat(join(home, "svid", "svid.key"));
+      expect({ uid: key.uid, mode: (key.mode & 0o777).toString(8) }).toEqual({ uid, mode: "600" });
+      const nginxPid = Number((await readFile(join(home, "nginx", "nginx.pid"), "utf8")).trim());
+      const status = await readFile(`/proc/${nginxPid}/status`, "utf8");
+      expect(/^Uid:\s+(\d+)/m.exec(status)?.[1]).toBe(String(uid));
+      expect(await unprivileged.stop()).toEqual({ code: 0, signal: null });
+      await eventually("NGINX gone", () => (isProcessAlive(nginxPid) ? undefined : true));
+    } finally {
+      await unprivileged.stop();
+    }
   });
 });
