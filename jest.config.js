@@ -16,5 +16,7 @@ const projects = groups.flatMap((group) => {
 
 module.exports = {
   projects,
+  // testTimeout is a global option: the presets' value applies only when a package runs alone.
+  testTimeout: 30_000,
   reporters: ["default", "<rootDir>/scripts/jest-summary-reporter.js"],
 };
