@@ -1,0 +1,399 @@
+// The headline: a burst of injected pods on one node, each service its own OS process (ca,
+// agent with k8s_psat and the k8s attestor, registrar, bundle-notifier, proxy-config, a real
+// nats-server; the Kubernetes API and kubelet stand-ins in this process). Every pod is a tiny
+// C Workload API client (fixtures/workload-probe.c, built with `cc`) whose cgroup file in the
+// agent's fixture /proc root names the pod; it connects right after the pod is created and
+// reports when the first SVID arrives on its stream. Per pod: creation request sent → SVID on
+// the pod's stream. Then the control plane's memory: summed RSS of the five services.
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes, randomUUID } from "node:crypto";
+import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
+import { loadavg } from "node:os";
+import { join } from "node:path";
+import { CoreV1Api, type V1Pod } from "@kubernetes/client-node";
+import {
+  createTempDir,
+  createTestCa,
+  getFreePort,
+  meshidServiceMain,
+  requireBinary,
+  runCommand,
+  startKubeApiServer,
+  startKubeletStandIn,
+  startMeshidService,
+  startNatsServer,
+  type KubeApiServer,
+  type KubeletStandIn,
+  type MeshidServiceProcess,
+  type NatsServer,
+  type TempDir,
+} from "@meshid/testkit";
+import type { Benchmark, BenchmarkContext } from "../benchmark";
+import { percentile } from "./ca";
+
+/** Pods in the burst. */
+export const E2E_BURST_PODS = 1000;
+/** Pods in quick (smoke-test) mode. */
+export const E2E_QUICK_PODS = 20;
+/** Pod creations in flight at once (client-node requests). */
+export const E2E_CREATE_CONCURRENCY = 50;
+/** Generous bound for the whole burst (never a timing assertion). */
+export const E2E_BURST_TIMEOUT_MS = 300_000;
+/** The probe's C source (the benchmark compiles it into its temp dir). */
+export const WORKLOAD_PROBE_SOURCE = join(
+  __dirname,
+  "..",
+  "..",
+  "src",
+  "benchmarks",
+  "fixtures",
+  "workload-probe.c",
+);
+
+const TRUST_DOMAIN = "bench.test";
+const CLUSTER = "bench";
+const NODE = "node-1";
+const NAMESPACE = "burst";
+const SERVICES = ["ca", "agent", "registrar", "bundle-notifier", "proxy-config"] as const;
+
+function round(ms: number): number {
+  return Math.round(ms * 10) / 10;
+}
+
+/** Resident set size of `pid` in MiB (VmRSS of /proc/<pid>/status). */
+async function rssMb(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, "utf8");
+  const kb = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? "0");
+  return kb / 1024;
+}
+
+interface Probe {
+  readonly child: ChildProcess;
+  readonly createdAt: number;
+  svidAt?: number;
+  error?: string;
+}
+
+async function run(ctx: BenchmarkContext): Promise<Record<string, number | string | boolean>> {
+  const pods = ctx.quick ? E2E_QUICK_PODS : E2E_BURST_PODS;
+  for (const svc of SERVICES) {
+    const main = meshidServiceMain(svc);
+    if (
+      !(await readFile(main).then(
+        () => true,
+        () => false,
+      ))
+    ) {
+      throw new Error(`${main} is missing: build it (npm run bench builds every service)`);
+    }
+  }
+  const cc = requireBinary("cc", "gcc");
+  let dir: TempDir | undefined;
+  let nats: NatsServer | undefined;
+  let kube: KubeApiServer | undefined;
+  let kubelet: KubeletStandIn | undefined;
+  const services: MeshidServiceProcess[] = [];
+  const probes: Probe[] = [];
+  try {
+    dir = await createTempDir("bench-e2e");
+    const base = dir.path;
+    const probeBin = join(base, "workload-probe");
+    const built = await runCommand(cc, ["-O2", "-o", probeBin, WORKLOAD_PROBE_SOURCE]);
+    if (built.code !== 0) throw new Error(`cc failed: ${built.stderr}`);
+
+    ctx.progress(
+      "e2e: starting nats-server, stand-ins, ca, agent, registrar, bundle-notifier, proxy-config",
+    );
+    nats = await startNatsServer();
+    kube = await startKubeApiServer({ autoCreateNamespaces: true });
+    const kubeconfigFile = join(base, "kubeconfig.yaml");
+    await writeFile(kubeconfigFile, kube.kubeConfigYaml(), { mode: 0o600 });
+    const nodeUid = randomUUID();
+    kube.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "meshid" } });
+    kube.apply({ apiVersion: "v1", kind: "Node", metadata: { name: NODE, uid: nodeUid } });
+    kube.apply({
+      apiVersion: "meshid.io/v1alpha1",
+      kind: "MeshConfig",
+      metadata: { name: "meshid" },
+      spec: { mtlsMode: "strict", caTTL: "720h", svidTTL: "1h", caKeyType: "ec-p256" },
+    });
+    kubelet = await startKubeletStandIn();
+
+    const caPort = await getFreePort();
+    const caAdminSocket = join(base, "ca", "data", "admin", "admin.sock");
+    const ca = await startMeshidService({
+      service: "ca",
+      workDir: join(base, "ca"),
+      config: {
+        trustDomain: TRUST_DOMAIN,
+        listen: `127.0.0.1:${caPort}`,
+        dataDir: join(base, "ca", "data"),
+        adminSocketPath: caAdminSocket,
+        keyManager: "memory",
+        natsUrl: nats.url,
+        psatClusters: [
+          {
+            name: CLUSTER,
+            allowedServiceAccounts: ["meshid:meshid-agent"],
+            kubeconfigFile,
+          },
+        ],
+        logLevel: "warn",
+      },
+    });
+    services.push(ca);
+    const bundle = join(base, "ca", "bootstrap.pem");
+    const { createChannel, createClient, ChannelCredentials } = await import("nice-grpc");
+    const { meshidCaV1 } = await import("@meshid/proto");
+    const channel = createChannel(`unix://${caAdminSocket}`, ChannelCredentials.createInsecure());
+    try {
+      const client = createClient(meshidCaV1.BundleServiceDefinition, channel);
+      await writeFile(bundle, (await client.getBundle({})).pem);
+    } finally {
+      channel.close();
+    }
+
+    const agentPodUid = randomUUID();
+    kube.apply({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "meshid-agent-0", namespace: "meshid", uid: agentPodUid },
+      spec: { nodeName: NODE, serviceAccountName: "meshid-agent", containers: [{ name: "a" }] },
+    });
+    await mkdir(join(base, "agent", "run"), { recursive: true });
+    const tokenPath = join(base, "agent", "token");
+    await writeFile(
+      tokenPath,
+      kube.issueServiceAccountToken({
+        namespace: "meshid",
+        serviceAccount: "meshid-agent",
+        podName: "meshid-agent-0",
+        podUid: agentPodUid,
+        nodeName: NODE,
+        nodeUid,
+        audiences: ["meshid-ca"],
+        expiresAt: new Date(Date.now() + 3600_000),
+      }),
+    );
+    const procRoot = join(base, "proc");
+    await mkdir(procRoot);
+    const workloadSocket = join(base, "agent", "run", "workload.sock");
+    services.push(
+      await startMeshidService({
+        service: "agent",
+        workDir: join(base, "agent"),
+        config: {
+          trustDomain: TRUST_DOMAIN,
+          caAddress: `localhost:${caPort}`,
+          bundleFile: bundle,
+          dataDir: join(base, "agent", "data"),
+          attestation: { type: "k8s_psat", cluster: CLUSTER, tokenPath },
+          workloadApi: { socketPath: workloadSocket, mintWaitMs: E2E_BURST_TIMEOUT_MS },
+          natsUrl: nats.url,
+          attestors: {
+            unix: { enabled: false },
+            k8s: { enabled: true, nodeName: NODE, kubeletUrl: kubelet.url },
+          },
+          procRoot,
+          logLevel: "warn",
+        },
+      }),
+    );
+    services.push(
+      await startMeshidService({
+        service: "registrar",
+        workDir: join(base, "registrar"),
+        config: {
+          trustDomain: TRUST_DOMAIN,
+          clusterName: CLUSTER,
+          kubeconfigFile,
+          ca: { adminSocketPath: caAdminSocket },
+          natsUrl: nats.url,
+          leaderElection: { enabled: false },
+          logLevel: "warn",
+        },
+      }),
+    );
+    services.push(
+      await startMeshidService({
+        service: "bundle-notifier",
+        workDir: join(base, "bundle-notifier"),
+        config: {
+          trustDomain: TRUST_DOMAIN,
+          ca: { adminSocketPath: caAdminSocket },
+          natsUrl: nats.url,
+          targets: {
+            configMap: { enabled: true, kubeconfigFile },
+            file: { path: join(base, "bundle.pem") },
+          },
+          logLevel: "warn",
+        },
+      }),
+    );
+    // proxy-config serves no sidecar here; it watches the pods like in a cluster.
+    const pcCa = await createTestCa({ trustDomain: TRUST_DOMAIN });
+    const pcSvid = await pcCa.issueSvid({
+      spiffeId: `spiffe://${TRUST_DOMAIN}/meshid/proxy-config`,
+    });
+    const pcDir = join(base, "proxy-config");
+    await mkdir(pcDir, { recursive: true });
+    await writeFile(join(pcDir, "svid.pem"), pcSvid.certChainPem);
+    await writeFile(join(pcDir, "svid.key"), pcSvid.keyPem, { mode: 0o600 });
+    await writeFile(join(pcDir, "bundle.pem"), pcCa.bundlePem);
+    services.push(
+      await startMeshidService({
+        service: "proxy-config",
+        workDir: pcDir,
+        config: {
+          trustDomain: TRUST_DOMAIN,
+          listen: `127.0.0.1:${await getFreePort()}`,
+          adminSocketPath: join(pcDir, "admin", "admin.sock"),
+          tls: {
+            certFile: join(pcDir, "svid.pem"),
+            keyFile: join(pcDir, "svid.key"),
+            bundleFile: join(pcDir, "bundle.pem"),
+          },
+          meshConfig: { source: "kubernetes", name: "meshid" },
+          kubernetes: { enabled: true, kubeconfigFile },
+          natsUrl: nats.url,
+          logLevel: "warn",
+        },
+      }),
+    );
+
+    const core = kube.kubeConfig().makeApiClient(CoreV1Api);
+    const kubeletPods: V1Pod[] = [];
+    const k = kube;
+    const kl = kubelet;
+    let done = 0;
+    let allDone: () => void = () => undefined;
+    const finished = new Promise<void>((resolve) => (allDone = resolve));
+    const settle = (): void => {
+      done++;
+      if (done === pods) allDone();
+    };
+
+    const launch = async (i: number): Promise<void> => {
+      const name = `pod-${i}`;
+      const containerId = randomBytes(32).toString("hex");
+      const createdAt = Date.now();
+      const created = await core.createNamespacedPod({
+        namespace: NAMESPACE,
+        body: {
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: { name, namespace: NAMESPACE, labels: { "meshid.io/inject": "true" } },
+          spec: {
+            nodeName: NODE,
+            serviceAccountName: `sa-${i % 50}`,
+            containers: [{ name: "app", image: "example/app:1" }],
+          },
+        },
+      });
+      // The kubelet starts the container: status with its id, seen by the kubelet's /pods.
+      const running: V1Pod = {
+        ...created,
+        status: {
+          phase: "Running",
+          containerStatuses: [
+            {
+              name: "app",
+              image: "example/app:1",
+              imageID: "",
+              containerID: `containerd://${containerId}`,
+              ready: true,
+              restartCount: 0,
+            },
+          ],
+        },
+      };
+      k.apply(running);
+      kubeletPods.push(running);
+      kl.setPods(kubeletPods);
+      const child = spawn(probeBin, [workloadSocket], { stdio: ["pipe", "pipe", "ignore"] });
+      const probe: Probe = { child, createdAt };
+      probes.push(probe);
+      let out = "";
+      child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
+        out += chunk;
+        const m = /^(svid (\d+)|error (.*))$/m.exec(out);
+        if (m === null || probe.svidAt !== undefined || probe.error !== undefined) return;
+        if (m[2] !== undefined) probe.svidAt = Number(m[2]);
+        else probe.error = m[3] ?? "error";
+        settle();
+      });
+      child.once("exit", () => {
+        if (probe.svidAt === undefined && probe.error === undefined) {
+          probe.error = `exited: ${out.trim()}`;
+          settle();
+        }
+      });
+      const pidDir = join(procRoot, String(child.pid));
+      await mkdir(pidDir);
+      await symlink(`/proc/${String(child.pid)}/stat`, join(pidDir, "stat"));
+      await writeFile(
+        join(pidDir, "cgroup"),
+        `0::/kubepods/besteffort/pod${created.metadata?.uid ?? ""}/${containerId}\n`,
+      );
+      child.stdin?.write("go\n");
+    };
+
+    ctx.progress(
+      `e2e: burst of ${pods} injected pods (${E2E_CREATE_CONCURRENCY} creations in flight)`,
+    );
+    const startedAt = Date.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(E2E_CREATE_CONCURRENCY, pods) }, async () => {
+        while (next < pods) await launch(next++);
+      }),
+    );
+    const timeout = new Promise<"timeout">((resolve) =>
+      setTimeout(() => resolve("timeout"), E2E_BURST_TIMEOUT_MS).unref(),
+    );
+    if ((await Promise.race([finished, timeout])) === "timeout") {
+      throw new Error(
+        `only ${done} of ${pods} pods got an answer within ${E2E_BURST_TIMEOUT_MS} ms`,
+      );
+    }
+    const burstMs = Date.now() - startedAt;
+    const errors = probes.filter((p) => p.error !== undefined);
+    if (errors.length > 0) {
+      throw new Error(`${errors.length} pods got no SVID, e.g. ${errors[0]?.error ?? ""}`);
+    }
+    const latencies = probes.map((p) => (p.svidAt ?? 0) - p.createdAt);
+    // Memory once every pod holds its SVID (and its stream stays open).
+    const rss: Record<string, number> = {};
+    for (const s of services) rss[s.service] = await rssMb(s.pid());
+    const controlPlaneRssMb = Object.values(rss).reduce((a, b) => a + b, 0);
+    return {
+      pods,
+      burstMs,
+      podToSvidP50Ms: round(percentile(latencies, 50)),
+      podToSvidP99Ms: round(percentile(latencies, 99)),
+      podToSvidMaxMs: round(Math.max(...latencies)),
+      controlPlaneRssMb: round(controlPlaneRssMb),
+      caRssMb: round(rss.ca ?? 0),
+      agentRssMb: round(rss.agent ?? 0),
+      registrarRssMb: round(rss.registrar ?? 0),
+      bundleNotifierRssMb: round(rss["bundle-notifier"] ?? 0),
+      proxyConfigRssMb: round(rss["proxy-config"] ?? 0),
+      targetP99Ms: 250,
+      targetRssMb: 300,
+      loadAvg1m: round(loadavg()[0] ?? 0),
+    };
+  } finally {
+    for (const p of probes) {
+      p.child.stdin?.end();
+      p.child.kill("SIGKILL");
+    }
+    for (const s of services.reverse()) await s.stop().catch(() => undefined);
+    await kubelet?.stop();
+    await kube?.stop();
+    await nats?.stop();
+    await dir?.cleanup();
+  }
+}
+
+/** See the file comment. */
+export const benchmark: Benchmark = { name: "e2e", run };
