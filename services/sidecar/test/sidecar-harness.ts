@@ -219,7 +219,7 @@ export interface TestSidecar {
   /** Status and log, for failure messages. */
   diagnose(): string;
   /** Waits until `check` passes; the failure message carries {@link TestSidecar.diagnose}. */
-  until<T>(what: string, check: () => T | undefined): Promise<T>;
+  until<T>(what: string, check: () => T | undefined | Promise<T | undefined>): Promise<T>;
   /** Waits for an event matching `match` (seen already or later). */
   waitForEvent<E extends SidecarEvent>(
     what: string,

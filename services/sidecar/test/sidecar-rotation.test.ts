@@ -1,7 +1,7 @@
 // SVID files across many rotations and the certificate NGINX serves, against the real agent,
 // CA, nats-server and nginx.
-import { readdir } from "node:fs/promises";
-import { dirname } from "node:path";
+import { readFile, readdir } from "node:fs/promises";
+import { dirname, join } from "node:path";
 import type { WorkloadX509Svid } from "@meshid/workload-api";
 import {
   eventually,
@@ -124,5 +124,28 @@ describe("sidecar – SVID rotation", () => {
     expect(st.degraded).toBe(false);
     expect(st.lastReload).toMatchObject({ kind: "reload", result: "success" });
     expect(s.memory.text()).not.toMatch(/PRIVATE KEY/);
+  });
+
+  it("sidecar rotation – a bundle change (a prepared CA authority) rewrites bundle.pem and reloads NGINX", async () => {
+    const s = sidecar!;
+    const countRoots = (pem: string): number => pem.split("BEGIN CERTIFICATE").length - 1;
+    const before = await readFile(join(s.config.svidDir, "bundle.pem"), "utf8");
+    const reloadsBefore = s.events.filter((e) => e.type === "reloaded").length;
+    const admin = stack.ca.admin();
+    await admin.authorities.prepareX509Authority({});
+    const after = await s.until("bundle.pem with the prepared authority", async () => {
+      const pem = await readFile(join(s.config.svidDir, "bundle.pem"), "utf8");
+      return countRoots(pem) > countRoots(before) ? pem : undefined;
+    });
+    expect(countRoots(after)).toBe(countRoots(before) + 1);
+    await s.until("NGINX reloaded after the bundle change", () =>
+      s.events.filter((e) => e.type === "reloaded").length > reloadsBefore &&
+      s.sidecar.status().lastReload?.result === "success"
+        ? true
+        : undefined,
+    );
+    // NGINX still verifies clients with the new bundle (the old authority still signs).
+    const peer = await tlsPeer(s.port, client);
+    expect(peer.uri).toBe(SERVER_ID);
   });
 });
