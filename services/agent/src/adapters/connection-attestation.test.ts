@@ -1,9 +1,9 @@
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { MeshidError, isMeshidError } from "@meshid/errors";
 import { formatSelector, type Selector } from "@meshid/spiffe";
 import { createNoopLogger } from "@meshid/telemetry";
-import { createTempDir, type TempDir } from "@meshid/testkit";
+import { createTempDir, requireBinary, spawnManaged, type TempDir } from "@meshid/testkit";
 import type { AttestedProcess, WorkloadAttestation } from "../api/deps";
 import type { WorkloadProcess } from "../domain/types";
 import type { WorkloadAttestor } from "../ports";
@@ -31,7 +31,9 @@ function fakeAttestation() {
     gate: undefined as Promise<void> | undefined,
     checked: [] as number[],
   };
-  const attestation: Required<WorkloadAttestation> = {
+  const attestation: Required<
+    Pick<WorkloadAttestation, "attest" | "attestProcess" | "checkProcess">
+  > = {
     async attest(p, signal) {
       return (await attestation.attestProcess(p, signal)).selectors;
     },
@@ -187,6 +189,41 @@ describe("connection attestation", () => {
       expect(await errorCode(conn.attest())).toBe("agent.attestation.pid_reused");
       writeFileSync(stat, statLine(4242, "Z", 1000));
       expect(await errorCode(conn.attest())).toBe("agent.attestation.process_gone");
+      conn.close();
+    });
+
+    it("connection attestation – a real process: its handle refuses calls once it exited, and closes", async () => {
+      const child = await spawnManaged(requireBinary("sleep", "coreutils"), ["300"]);
+      try {
+        const real = createWorkloadAttestation({
+          attestors: [{ type: "unix", attest: () => Promise.resolve([uidSelector]) }],
+          logger: createNoopLogger(),
+        });
+        const conn = createConnectionAttestation({
+          process: { pid: child.pid, uid: 0, gid: 0 },
+          attestation: real,
+          nowMs: () => 0,
+        });
+        /** Our descriptors open on the child's stat file. */
+        const handles = (): number =>
+          readdirSync("/proc/self/fd").filter((fd) => {
+            try {
+              return readlinkSync(`/proc/self/fd/${fd}`) === `/proc/${child.pid}/stat`;
+            } catch {
+              return false;
+            }
+          }).length;
+        expect(await conn.attest()).toEqual([uidSelector]);
+        expect(await conn.attest()).toEqual([uidSelector]);
+        expect(handles()).toBe(1);
+        await child.stop({ signal: "SIGKILL" });
+        expect(await errorCode(conn.attest())).toBe("agent.attestation.process_gone");
+        conn.close();
+        conn.close();
+        expect(handles()).toBe(0);
+      } finally {
+        await child.stop({ signal: "SIGKILL" });
+      }
     });
   });
 });

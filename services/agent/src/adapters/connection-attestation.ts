@@ -2,7 +2,7 @@
 // its process is attested once (when it connects) and every call on it reuses the selectors.
 import { MeshidError } from "@meshid/errors";
 import type { Selector } from "@meshid/spiffe";
-import type { AttestedProcess, WorkloadAttestation } from "../api/deps";
+import type { AttestedProcess, ProcessHandle, WorkloadAttestation } from "../api/deps";
 import type { WorkloadProcess } from "../domain/types";
 import { PID_REUSED_CODE } from "./workload-attestation";
 
@@ -63,8 +63,11 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): 
 
 /**
  * Creates the {@link ConnectionAttestation} of one connection. The first successful
- * attestation fixes the process's start time: every later call checks it (one procfs read
- * through {@link WorkloadAttestation.checkProcess}), and a re-attestation after the max age
+ * attestation fixes the process's start time and opens a handle on the process
+ * ({@link WorkloadAttestation.openProcess}: its `/proc/<pid>/stat`, held until the connection
+ * closes): every later call checks the process through it with one read (or, without a
+ * handle, its start time through {@link WorkloadAttestation.checkProcess}), and a
+ * re-attestation after the max age
  * must find the same start time, so a connection outliving its process (a PID reused by
  * another process) is refused instead of attesting the newcomer.
  */
@@ -77,7 +80,15 @@ export function createConnectionAttestation(
   const closed = new AbortController();
   /** Start time of the process the first successful attestation saw. */
   let startTimeTicks: number | undefined;
+  /** An open handle on the attested process, when the attestation offers one. */
+  let handle: ProcessHandle | undefined;
   let current: Attempt | undefined;
+
+  /** Throws once the attested process is gone or its PID names another process. */
+  const checkProcess = (ticks: number): void => {
+    if (handle !== undefined) handle.check();
+    else attestation.checkProcess?.(process.pid, ticks);
+  };
 
   const checkSameProcess = (ticks: number): void => {
     if (startTimeTicks === undefined) {
@@ -102,6 +113,9 @@ export function createConnectionAttestation(
       }
       const attested = await attestation.attestProcess(process, closed.signal);
       checkSameProcess(attested.startTimeTicks);
+      if (handle === undefined && !closed.signal.aborted) {
+        handle = attestation.openProcess?.(process.pid, attested.startTimeTicks);
+      }
       return attested;
     };
     const attempt: Attempt = { promise: run(), doneAtMs: undefined };
@@ -129,18 +143,18 @@ export function createConnectionAttestation(
       }
       if (attempt === undefined) {
         // The process must still be the one attested before, if any.
-        if (startTimeTicks !== undefined) attestation.checkProcess?.(process.pid, startTimeTicks);
+        if (startTimeTicks !== undefined) checkProcess(startTimeTicks);
         attempt = start();
       }
       const result = await untilAborted(attempt.promise, signal);
-      if (result.startTimeTicks !== undefined) {
-        attestation.checkProcess?.(process.pid, result.startTimeTicks);
-      }
+      if (result.startTimeTicks !== undefined) checkProcess(result.startTimeTicks);
       return result.selectors;
     },
     close() {
       closed.abort();
       current = undefined;
+      handle?.close();
+      handle = undefined;
     },
   };
 }

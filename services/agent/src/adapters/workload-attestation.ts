@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { MeshidError } from "@meshid/errors";
 import { normalizeSelectors, type Selector } from "@meshid/spiffe";
 import type { Logger } from "@meshid/telemetry";
-import type { AttestedProcess, WorkloadAttestation } from "../api/deps";
+import type { AttestedProcess, ProcessHandle, WorkloadAttestation } from "../api/deps";
 import { isProcStateGone, parseProcStat, procStatStartTime } from "../domain/proc-stat";
 import type { WorkloadProcess } from "../domain/types";
 import type { WorkloadAttestor } from "../ports";
@@ -22,6 +22,15 @@ export interface CreateWorkloadAttestationParams {
 }
 
 const DURING_ATTESTATION = "during attestation";
+
+function replaced(pid: number, when: string): MeshidError {
+  return new MeshidError(
+    "permission_denied",
+    PID_REUSED_CODE,
+    `process ${pid} was replaced by another process ${when}`,
+    { details: { pid } },
+  );
+}
 
 function gone(pid: number): MeshidError {
   return new MeshidError("permission_denied", PROCESS_GONE_CODE, `process ${pid} is gone`, {
@@ -51,19 +60,27 @@ export function createWorkloadAttestation(
   // procfs is in memory: a synchronous read costs microseconds, the thread pool far more.
   // One buffer for every read (synchronous: no two reads overlap); a stat line is ~300 bytes.
   const statBytes = Buffer.alloc(4096);
+  /** State and start time from an open stat file descriptor, or the text parser's verdict. */
+  const readStat = (
+    fd: number,
+    file: string,
+  ): { readonly state: string; readonly startTimeTicks: number } => {
+    const length = readSync(fd, statBytes, 0, statBytes.length, 0);
+    const stat = length < statBytes.length ? procStatStartTime(statBytes, length) : undefined;
+    // A line the byte parser refuses: the text parser says why (or copes with a long one).
+    return stat ?? parseProcStat(readFileSync(file, "utf8"));
+  };
+
   const startTime = (pid: number): number => {
     const file = join(procRoot, String(pid), "stat");
-    let stat: { readonly state: string; readonly startTimeTicks: number } | undefined;
+    let stat: { readonly state: string; readonly startTimeTicks: number };
     try {
       const fd = openSync(file, "r");
       try {
-        const length = readSync(fd, statBytes, 0, statBytes.length, 0);
-        if (length < statBytes.length) stat = procStatStartTime(statBytes, length);
+        stat = readStat(fd, file);
       } finally {
         closeSync(fd);
       }
-      // A line the byte parser refuses: the text parser says why (or copes with a long one).
-      stat ??= parseProcStat(readFileSync(file, "utf8"));
     } catch (err) {
       throw procReadError(err, pid, "stat");
     }
@@ -71,16 +88,51 @@ export function createWorkloadAttestation(
     return stat.startTimeTicks;
   };
 
-  const checkSame = (pid: number, before: number, what: string): void => {
-    const after = startTime(pid);
-    if (after !== before) {
-      throw new MeshidError(
-        "permission_denied",
-        PID_REUSED_CODE,
-        `process ${pid} was replaced by another process ${what}`,
-        { details: { pid } },
-      );
+  const openProcess = (pid: number, startTimeTicks: number): ProcessHandle | undefined => {
+    const file = join(procRoot, String(pid), "stat");
+    let fd: number;
+    try {
+      fd = openSync(file, "r");
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "EMFILE" || code === "ENFILE") return undefined;
+      throw procReadError(err, pid, "stat");
     }
+    let open = true;
+    /** The process's start time read through the descriptor (throws once it is gone). */
+    const read = (): number => {
+      if (!open) throw gone(pid);
+      let stat;
+      try {
+        stat = readStat(fd, file);
+      } catch (err) {
+        throw procReadError(err, pid, "stat");
+      }
+      if (isProcStateGone(stat.state)) throw gone(pid);
+      return stat.startTimeTicks;
+    };
+    const handle: ProcessHandle = {
+      check() {
+        if (read() !== startTimeTicks) throw replaced(pid, "since it was attested");
+      },
+      close() {
+        if (!open) return;
+        open = false;
+        closeSync(fd);
+      },
+    };
+    try {
+      // The descriptor names the process that has the PID now: it must be the attested one.
+      if (read() !== startTimeTicks) throw replaced(pid, "since it was attested");
+      return handle;
+    } catch (err) {
+      handle.close();
+      throw err;
+    }
+  };
+
+  const checkSame = (pid: number, before: number, what: string): void => {
+    if (startTime(pid) !== before) throw replaced(pid, what);
   };
 
   const attestProcess = async (
@@ -125,5 +177,6 @@ export function createWorkloadAttestation(
     checkProcess(pid, startTimeTicks) {
       checkSame(pid, startTimeTicks, "since it was attested");
     },
+    openProcess,
   };
 }

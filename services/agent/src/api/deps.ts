@@ -56,4 +56,24 @@ export interface WorkloadAttestation {
    * `agent.attestation.process_gone` when it exited. Synchronous and cheap (one procfs read).
    */
   checkProcess?(pid: number, startTimeTicks: number): void;
+  /**
+   * Opens a handle on the process `pid` started at `startTimeTicks` (its `/proc/<pid>/stat`,
+   * which keeps naming that very process: once it exits, reads fail even if the PID is reused),
+   * so per-call checks cost one read. Throws like {@link checkProcess} when `pid` already names
+   * another process or none; returns undefined when no handle can be opened (e.g. no file
+   * descriptors left: callers fall back to {@link checkProcess}).
+   */
+  openProcess?(pid: number, startTimeTicks: number): ProcessHandle | undefined;
+}
+
+/** An open handle on one process (see {@link WorkloadAttestation.openProcess}). */
+export interface ProcessHandle {
+  /**
+   * Throws MeshidError permission_denied `agent.attestation.process_gone` once the process
+   * exited (or is a zombie), `agent.attestation.pid_reused` if the file now shows another start
+   * time. Synchronous: one read.
+   */
+  check(): void;
+  /** Releases the handle. Safe to call twice. */
+  close(): void;
 }

@@ -10,7 +10,7 @@ import { MeshidError } from "@meshid/errors";
 import type { spiffeWorkload } from "@meshid/proto";
 import { parseSelector, type Selector } from "@meshid/spiffe";
 import { createMemoryLogger } from "@meshid/telemetry";
-import type { Meter } from "@opentelemetry/api";
+import type { Meter, ObservableResult } from "@opentelemetry/api";
 import type { AgentBundle, CachedSvid, WorkloadIdentity, WorkloadProcess } from "../domain/types";
 import type { WatchIdentityOptions, WorkloadAttestation, WorkloadIdentitySource } from "./deps";
 import {
@@ -198,18 +198,33 @@ interface GaugeRecord {
   readonly method: unknown;
 }
 
-function fakeMeter(): { meter: Meter; records: GaugeRecord[]; open(): number } {
-  const records: GaugeRecord[] = [];
+function fakeMeter(): { meter: Meter; readonly records: GaugeRecord[]; open(): number } {
+  const callbacks: ((result: ObservableResult) => void)[] = [];
+  const collect = (): GaugeRecord[] => {
+    const records: GaugeRecord[] = [];
+    const result = {
+      observe: (value: number, attributes?: Record<string, unknown>) =>
+        records.push({ value, method: attributes?.method }),
+    } as unknown as ObservableResult;
+    for (const cb of callbacks) cb(result);
+    return records;
+  };
   const meter = {
-    createUpDownCounter(name: string) {
+    createObservableUpDownCounter(name: string) {
       expect(name).toBe(METRIC_WORKLOAD_API_OPEN_STREAMS);
       return {
-        add: (value: number, attributes?: Record<string, unknown>) =>
-          records.push({ value, method: attributes?.method }),
+        addCallback: (cb: (result: ObservableResult) => void) => callbacks.push(cb),
+        removeCallback: () => undefined,
       };
     },
   } as unknown as Meter;
-  return { meter, records, open: () => records.reduce((sum, r) => sum + r.value, 0) };
+  return {
+    meter,
+    get records() {
+      return collect();
+    },
+    open: () => collect().reduce((sum, r) => sum + r.value, 0),
+  };
 }
 
 function setup(overrides: Partial<WorkloadApiDeps> = {}) {
