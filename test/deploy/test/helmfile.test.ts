@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { parse } from "yaml";
 import { SERVICE_CHARTS, chartDir } from "../src/charts";
 import { CHARTS_DIR, DEPLOY_DIR, VALUES_DIR } from "../src/paths";
+import { FREE_FORM_KEYS } from "../src/values-schema";
 
 interface Release {
   name: string;
@@ -27,24 +28,6 @@ const helmfile = parse(readFileSync(join(DEPLOY_DIR, "helmfile.yaml"), "utf8")) 
 const readYaml = (file: string): Record<string, unknown> =>
   parse(readFileSync(file, "utf8")) as Record<string, unknown>;
 
-/** Keys whose values are free-form (Kubernetes objects, service settings): not checked below. */
-const FREE_FORM = new Set([
-  "config",
-  "resources",
-  "podAnnotations",
-  "nodeSelector",
-  "tolerations",
-  "affinity",
-  "topologySpreadConstraints",
-  "extraEnv",
-  "imagePullSecrets",
-  "adminIds",
-  "psatAllowedServiceAccounts",
-  "podSecurityContext",
-  "securityContext",
-  "updateStrategy",
-]);
-
 /** Dotted paths in `values` that the chart defaults `defaults` do not have. */
 function unknownKeys(values: unknown, defaults: unknown, path: string): string[] {
   if (typeof values !== "object" || values === null || Array.isArray(values)) return [];
@@ -55,7 +38,7 @@ function unknownKeys(values: unknown, defaults: unknown, path: string): string[]
   for (const [key, value] of Object.entries(values)) {
     const here = path === "" ? key : `${path}.${key}`;
     if (!(key in defaults)) out.push(here);
-    else if (!FREE_FORM.has(key)) {
+    else if (!FREE_FORM_KEYS.has(key)) {
       out.push(...unknownKeys(value, (defaults as Record<string, unknown>)[key], here));
     }
   }
