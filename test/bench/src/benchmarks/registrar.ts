@@ -21,7 +21,7 @@ import {
   type TempDir,
 } from "@meshid/testkit";
 import type { Benchmark, BenchmarkContext } from "../benchmark";
-import { percentile } from "./ca";
+import { percentile, processCpuSeconds } from "./ca";
 
 /** The built registrar (`npm run bench` builds it: @meshid/registrar is a dev dependency). */
 export const REGISTRAR_MAIN = meshidServiceMain("registrar");
@@ -96,6 +96,13 @@ async function run(ctx: BenchmarkContext): Promise<Record<string, number | strin
     ctx.progress(`registrar ready; creating ${pods} pods (${CREATE_CONCURRENCY} in flight)`);
 
     const core = kube.kubeConfig().makeApiClient(CoreV1Api);
+    const registrarPid = registrar.pid();
+    const caPid = ca.pid();
+    const cpuBefore = {
+      registrar: processCpuSeconds(registrarPid),
+      ca: processCpuSeconds(caPid),
+      bench: process.cpuUsage(),
+    };
     const sentAt = new Array<number>(pods);
     const createdAt = new Array<number>(pods);
     let next = 0;
@@ -136,6 +143,13 @@ async function run(ctx: BenchmarkContext): Promise<Record<string, number | strin
     // Pod creation = the API server answered the create (the pod exists); the entry may even
     // be created before that answer reaches us (then 0). Request-to-entry also counts the wait
     // of the request itself behind the other creations in flight.
+    const benchCpu = process.cpuUsage(cpuBefore.bench);
+    const cpu = {
+      registrar: processCpuSeconds(registrarPid) - cpuBefore.registrar,
+      ca: processCpuSeconds(caPid) - cpuBefore.ca,
+      // The stand-in API server and the creating client share this process.
+      bench: (benchCpu.user + benchCpu.system) / 1e6,
+    };
     const latencies: number[] = [];
     const fromRequest: number[] = [];
     let lastArrival = 0;
@@ -178,6 +192,9 @@ async function run(ctx: BenchmarkContext): Promise<Record<string, number | strin
       requestToEntryP50Ms: round(percentile(fromRequest, 50)),
       requestToEntryP99Ms: round(percentile(fromRequest, 99)),
       entriesAtCa: listed,
+      registrarCpuMs: Math.round(cpu.registrar * 1000),
+      caCpuMs: Math.round(cpu.ca * 1000),
+      standInAndClientCpuMs: Math.round(cpu.bench * 1000),
       loadAverage1m: Math.round(loadavg()[0]! * 100) / 100,
     };
   } finally {
