@@ -84,7 +84,11 @@ export interface PodSpec {
   readonly hostPID?: boolean;
   readonly hostNetwork?: boolean;
   readonly hostIPC?: boolean;
-  readonly securityContext?: SecurityContext & { fsGroup?: number; fsGroupChangePolicy?: string };
+  readonly securityContext?: SecurityContext & {
+    fsGroup?: number;
+    fsGroupChangePolicy?: string;
+    seccompProfile?: { type: string };
+  };
   readonly initContainers?: readonly Container[];
   readonly containers: readonly Container[];
   readonly volumes?: readonly Volume[];

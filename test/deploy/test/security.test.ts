@@ -96,6 +96,36 @@ describe("security – host access", () => {
   );
 });
 
+describe("security – Pod Security levels", () => {
+  test.each(valueSets)(
+    "ca – the CA pod meets the restricted Pod Security level (%s values)",
+    async (values) => {
+      const [workload] = workloadsOf(await renderChart("ca", values));
+      const pod = workload!.pod;
+      const allowed = [
+        "configMap",
+        "emptyDir",
+        "projected",
+        "secret",
+        "persistentVolumeClaim",
+        "downwardAPI",
+        "csi",
+        "ephemeral",
+      ];
+      for (const volume of pod.volumes ?? []) {
+        const types = Object.keys(volume).filter((k) => k !== "name");
+        expect([volume.name, types.every((k) => allowed.includes(k))]).toEqual([volume.name, true]);
+      }
+      expect(pod.securityContext?.seccompProfile?.type).toBe("RuntimeDefault");
+      expect(pod.hostPID ?? false).toBe(false);
+      for (const c of allContainers(pod)) {
+        expect(runsAsNonRoot(pod, c)).toBe(true);
+        expect(c.securityContext?.capabilities?.add ?? []).toEqual([]);
+      }
+    },
+  );
+});
+
 describe("security – the CA's data", () => {
   test.each(valueSets)(
     "ca – data on a per-replica volume, in a 0700 directory (%s values)",
