@@ -12,11 +12,6 @@ every release. Helpers take a dict: (dict "root" $ "svc" "<section>" "name" "<se
 {{- printf "meshid-%s" .name -}}
 {{- end -}}
 
-{{/* The section of values of this chart's service. */}}
-{{- define "meshid.section" -}}
-{{- index .root.Values .svc | toYaml -}}
-{{- end -}}
-
 {{/* Standard labels. */}}
 {{- define "meshid.labels" -}}
 app.kubernetes.io/name: {{ include "meshid.fullname" . }}
