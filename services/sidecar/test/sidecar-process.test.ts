@@ -117,10 +117,9 @@ describe("sidecar process", () => {
     await eventually("NGINX gone", () => (isProcessAlive(nginxPid) ? undefined : true));
   });
 
-  it("sidecar process – runs unprivileged (its own uid, NGINX without a user directive)", async () => {
+  it("sidecar process – runs unprivileged (its own uid, NGINX without a user directive), retrying PERMISSION_DENIED until its entry exists", async () => {
     stack ??= await startSidecarStack();
     const uid = NOBODY_UID;
-    await stack.createEntry("/process/unprivileged", 3_600, uid);
     await stack.createEntry("/process/probe");
     const client = await stack.fetchSvid("spiffe://example.org/process/probe");
     // Other uids must traverse the suite's directory to their own home.
@@ -153,6 +152,14 @@ describe("sidecar process", () => {
       },
     );
     try {
+      // No entry for this uid yet: the agent answers PERMISSION_DENIED and the sidecar retries.
+      await unprivileged.waitForOutput(
+        /"reason":"PERMISSION_DENIED"[^\n]*Workload API watch failed/,
+        {
+          timeoutMs: 60_000,
+        },
+      );
+      await stack.createEntry("/process/unprivileged", 3_600, uid);
       const ops = `http://127.0.0.1:${opsPort}`;
       await eventually("readyz 200", async () =>
         (await fetch(`${ops}/readyz`)).status === 200 ? true : undefined,
