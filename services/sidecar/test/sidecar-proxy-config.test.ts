@@ -78,26 +78,20 @@ describe("sidecar – proxy-config stream", () => {
     wake?.();
   };
 
-  beforeAll(async () => {
-    stack = await startSidecarStack();
-    await stack.createEntry("/meshid/proxy-config");
-    await stack.createEntry("/pc/sidecar");
-    await stack.createEntry("/pc/client");
-    client = await stack.fetchSvid(CLIENT_ID);
-    serverSource = await createWorkloadX509Source({
-      socketPath: stack.agent.workloadSocketPath,
-      pick: pickSvidById(PROXY_CONFIG_ID),
-      backoff: TEST_BACKOFF,
-    });
-    server = createGrpcServer({
+  /**
+   * A ProxyConfigService like proxy-config's: each watch gets the current rendering at once,
+   * then every newer one.
+   */
+  const createProxyConfigServer = (): GrpcServer => {
+    const created = createGrpcServer({
       logger: createNoopLogger(),
-      tls: { source: serverSource, clientCertificate: "require" },
+      tls: { source: serverSource!, clientCertificate: "require" },
     });
-    server.add(meshidProxyconfigV1.ProxyConfigServiceDefinition, {
+    created.add(meshidProxyconfigV1.ProxyConfigServiceDefinition, {
       getProxyConfig: () => Promise.reject(new Error("not used")),
       async *watchProxyConfig(request, context) {
         requests.push({ request, caller: context.callerSpiffeId?.toString() ?? "" });
-        let sent = 0;
+        let sent = Math.max(0, outbox.length - 1);
         while (!context.signal.aborted) {
           const next = outbox[sent];
           if (next !== undefined) {
@@ -112,6 +106,21 @@ describe("sidecar – proxy-config stream", () => {
         }
       },
     });
+    return created;
+  };
+
+  beforeAll(async () => {
+    stack = await startSidecarStack();
+    await stack.createEntry("/meshid/proxy-config");
+    await stack.createEntry("/pc/sidecar");
+    await stack.createEntry("/pc/client");
+    client = await stack.fetchSvid(CLIENT_ID);
+    serverSource = await createWorkloadX509Source({
+      socketPath: stack.agent.workloadSocketPath,
+      pick: pickSvidById(PROXY_CONFIG_ID),
+      backoff: TEST_BACKOFF,
+    });
+    server = createProxyConfigServer();
   });
 
   afterAll(async () => {
@@ -203,6 +212,21 @@ describe("sidecar – proxy-config stream", () => {
       s.sidecar.status().lastReload?.generation === 3 ? true : undefined,
     );
     expect(s.sidecar.status().lastReload).toMatchObject({ result: "success" });
+    expect((await tlsPeer(nginxPort, client)).uri).toBe(SIDECAR_ID);
+
+    // proxy-config restarts: the sidecar calls again (backoff) and follows the new stream.
+    await server!.shutdown({ graceMs: 0 });
+    server = createProxyConfigServer();
+    await server.listen(`127.0.0.1:${grpcPort}`);
+    await eventually("WatchProxyConfig called again", () =>
+      requests.length >= 2 ? true : undefined,
+    );
+    push(message(4, render(layout, nginxPort, "server_tokens on;")));
+    await s.until("generation 4 applied after the reconnect", () =>
+      s.sidecar.status().lastReload?.generation === 4 ? true : undefined,
+    );
+    expect(s.sidecar.status()).toMatchObject({ degraded: false, config: { appliedGeneration: 4 } });
+    expect(s.memory.text()).toMatch(/proxy-config watch failed; retrying/);
     expect((await tlsPeer(nginxPort, client)).uri).toBe(SIDECAR_ID);
   });
 });
