@@ -69,6 +69,9 @@ async function rssMb(pid: number): Promise<number> {
 
 interface Probe {
   readonly child: ChildProcess;
+  /** The create request was sent. */
+  readonly requestedAt: number;
+  /** The API server answered the create: the pod exists. */
   readonly createdAt: number;
   svidAt?: number;
   error?: string;
@@ -261,6 +264,9 @@ async function run(ctx: BenchmarkContext): Promise<Record<string, number | strin
       }),
     );
 
+    // Memory before the burst, for the per-pod growth.
+    let idleRssMb = 0;
+    for (const s of services) idleRssMb += await rssMb(s.pid());
     const core = kube.kubeConfig().makeApiClient(CoreV1Api);
     const kubeletPods: V1Pod[] = [];
     const k = kube;
@@ -276,7 +282,7 @@ async function run(ctx: BenchmarkContext): Promise<Record<string, number | strin
     const launch = async (i: number): Promise<void> => {
       const name = `pod-${i}`;
       const containerId = randomBytes(32).toString("hex");
-      const createdAt = Date.now();
+      const requestedAt = Date.now();
       const created = await core.createNamespacedPod({
         namespace: NAMESPACE,
         body: {
@@ -290,6 +296,7 @@ async function run(ctx: BenchmarkContext): Promise<Record<string, number | strin
           },
         },
       });
+      const createdAt = Date.now();
       // The kubelet starts the container: status with its id, seen by the kubelet's /pods.
       const running: V1Pod = {
         ...created,
@@ -311,7 +318,7 @@ async function run(ctx: BenchmarkContext): Promise<Record<string, number | strin
       kubeletPods.push(running);
       kl.setPods(kubeletPods);
       const child = spawn(probeBin, [workloadSocket], { stdio: ["pipe", "pipe", "ignore"] });
-      const probe: Probe = { child, createdAt };
+      const probe: Probe = { child, requestedAt, createdAt };
       probes.push(probe);
       let out = "";
       child.stdout?.setEncoding("utf8").on("data", (chunk: string) => {
@@ -361,7 +368,9 @@ async function run(ctx: BenchmarkContext): Promise<Record<string, number | strin
     if (errors.length > 0) {
       throw new Error(`${errors.length} pods got no SVID, e.g. ${errors[0]?.error ?? ""}`);
     }
-    const latencies = probes.map((p) => (p.svidAt ?? 0) - p.createdAt);
+    const latencies = probes.map((p) => Math.max(0, (p.svidAt ?? 0) - p.createdAt));
+    const fromRequest = probes.map((p) => (p.svidAt ?? 0) - p.requestedAt);
+    const podsCreatedMs = Math.max(...probes.map((p) => p.createdAt)) - startedAt;
     // Memory once every pod holds its SVID (and its stream stays open).
     const rss: Record<string, number> = {};
     for (const s of services) rss[s.service] = await rssMb(s.pid());
@@ -372,7 +381,12 @@ async function run(ctx: BenchmarkContext): Promise<Record<string, number | strin
       podToSvidP50Ms: round(percentile(latencies, 50)),
       podToSvidP99Ms: round(percentile(latencies, 99)),
       podToSvidMaxMs: round(Math.max(...latencies)),
+      requestToSvidP50Ms: round(percentile(fromRequest, 50)),
+      requestToSvidP99Ms: round(percentile(fromRequest, 99)),
+      podsCreatedMs,
       controlPlaneRssMb: round(controlPlaneRssMb),
+      controlPlaneRssIdleMb: round(idleRssMb),
+      controlPlaneKbPerPod: round(((controlPlaneRssMb - idleRssMb) * 1024) / pods),
       caRssMb: round(rss.ca ?? 0),
       agentRssMb: round(rss.agent ?? 0),
       registrarRssMb: round(rss.registrar ?? 0),
