@@ -92,11 +92,12 @@ export interface CreatePodParams {
 /** Starts the stand-in and the CA; `stop()` tears down everything started through it. */
 export async function startRegistrarWorld(
   kubeOptions: KubeApiServerOptions = {},
+  caExtraConfig: Record<string, unknown> = {},
 ): Promise<RegistrarWorld> {
   const kube = await startKubeApiServer({ autoCreateNamespaces: true, ...kubeOptions });
   let ca: MeshidCaProcess;
   try {
-    ca = await startMeshidCa({ trustDomain: TRUST_DOMAIN });
+    ca = await startMeshidCa({ trustDomain: TRUST_DOMAIN, extraConfig: caExtraConfig });
   } catch (err) {
     await kube.stop();
     throw err;

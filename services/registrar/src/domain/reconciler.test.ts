@@ -1,3 +1,4 @@
+import { MeshidError } from "@meshid/errors";
 import { createMemoryLogger } from "@meshid/telemetry";
 import type {
   ClusterView,
@@ -42,6 +43,7 @@ function memoryEntryClient() {
   const calls: { op: string; size: number }[] = [];
   const refuse = new Set<string>();
   let down = false;
+  let maxBatch = Infinity;
   const toCurrent = (w: EntryWrite): CurrentEntry => ({
     id: w.id,
     spiffeId: w.spiffeId,
@@ -54,6 +56,9 @@ function memoryEntryClient() {
   });
   const write = (op: string, entries: readonly EntryWrite[]): EntryItemResult[] => {
     if (down) throw new Error("unavailable");
+    if (entries.length > maxBatch) {
+      throw new MeshidError("resource_exhausted", "ca.batch.too_large", "batch too large");
+    }
     calls.push({ op, size: entries.length });
     return entries.map((w) => {
       if (refuse.has(w.podUid)) return { ok: false, code: 3, message: "refused", errorCode: "x" };
@@ -79,7 +84,14 @@ function memoryEntryClient() {
     },
     close: () => undefined,
   };
-  return { client, store, calls, refuse, setDown: (v: boolean) => (down = v) };
+  return {
+    client,
+    store,
+    calls,
+    refuse,
+    setDown: (v: boolean) => (down = v),
+    setMaxBatch: (n: number) => (maxBatch = n),
+  };
 }
 
 function viewOf(pods: Map<string, PodInfo>, synced: { value: boolean }): ClusterView {
@@ -177,5 +189,37 @@ describe("createReconciler", () => {
     expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     expect(entryIdFor("spiffe://example.org/ns/a/sa/b", "uid-1")).toBe(id);
     expect(entryIdFor("spiffe://example.org/ns/a/sa/b", "uid-2")).not.toBe(id);
+  });
+
+  it("reconciler – a batch the CA refuses as too large is halved, and stays halved", async () => {
+    const pods = new Map(Array.from({ length: 10 }, (_, i) => [`uid-${i}`, podOf(i)] as const));
+    const ca = memoryEntryClient();
+    ca.setMaxBatch(3);
+    const { logger } = createMemoryLogger();
+    const reconciler = createReconciler({
+      cluster: viewOf(pods, { value: true }),
+      entries: ca.client,
+      events: { registered: () => undefined, deregistered: () => undefined },
+      problems: { report: () => undefined },
+      selection: {
+        injectLabels: [{ key: "meshid.io/inject", value: "true" }],
+        injectAnnotations: [],
+        ignoredNamespaces: [],
+      },
+      trustDomain: "example.org",
+      clusterName: "c",
+      batchSize: 10,
+      resyncIntervalMs: 60_000,
+      clock,
+      logger,
+    });
+    const stop = new AbortController();
+    const running = reconciler.run(stop.signal);
+    await until(() => ca.store.size === 10);
+    // 10 refused → 5 refused → 2, 2, 2, 2, 2.
+    expect(ca.calls.filter((c) => c.op === "create").map((c) => c.size)).toEqual([2, 2, 2, 2, 2]);
+    expect(reconciler.stats().failures).toBe(0);
+    stop.abort();
+    await running;
   });
 });

@@ -3,6 +3,7 @@
 // every resync interval, after any doubt) lists the owned entries and diffs everything; a pod
 // event reconciles just that pod against the cached entries, at once. Writes are batched.
 import { createHash } from "node:crypto";
+import { isMeshidError } from "@meshid/errors";
 import { LogKeys, getMeter, type Logger } from "@meshid/telemetry";
 import type {
   ClusterView,
@@ -110,12 +111,6 @@ export function entryIdFor(spiffeId: string, podUid: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
-function chunks<T>(items: readonly T[], size: number): T[][] {
-  const out: T[][] = [];
-  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
-  return out;
-}
-
 function errorText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
@@ -125,7 +120,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const { cluster, entries: client, events, problems, logger, clock } = deps;
   const retryInitialMs = deps.retryInitialMs ?? RETRY_INITIAL_MS;
   const retryMaxMs = deps.retryMaxMs ?? RETRY_MAX_MS;
-  const batchSize = Math.max(1, deps.batchSize);
+  // Lowered for good when the CA refuses a batch as too large.
+  let currentBatchSize = Math.max(1, deps.batchSize);
 
   const meter = getMeter("@meshid/registrar");
   const createdCounter = meter.createCounter(RegistrarMetrics.entriesCreated, {
@@ -245,6 +241,39 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     );
   };
 
+  /**
+   * Calls `call` on `items` in batches of the current batch size and hands each batch's
+   * results to `handle`. A batch the CA refuses as too large (RESOURCE_EXHAUSTED) is retried
+   * in halves, and the smaller size is kept: `batchSize` above the CA's limit self-corrects.
+   */
+  const inBatches = async <T, R>(
+    items: readonly T[],
+    signal: AbortSignal,
+    call: (batch: T[]) => Promise<R[]>,
+    handle: (batch: readonly T[], results: readonly R[]) => void,
+  ): Promise<void> => {
+    let at = 0;
+    while (at < items.length && !signal.aborted) {
+      const batch = items.slice(at, at + currentBatchSize);
+      let results: R[];
+      try {
+        results = await call(batch);
+      } catch (err) {
+        if (batch.length > 1 && isMeshidError(err) && err.kind === "resource_exhausted") {
+          currentBatchSize = Math.max(1, Math.floor(batch.length / 2));
+          logger.warn(
+            { batchSize: currentBatchSize, [LogKeys.err]: err.message },
+            "the CA refused the batch size: halving it",
+          );
+          continue;
+        }
+        throw err;
+      }
+      handle(batch, results);
+      at += batch.length;
+    }
+  };
+
   /** Applies a diff in batches; false when the cache may now be wrong (a full pass is due). */
   const apply = async (
     diff: EntryDiff,
@@ -252,69 +281,79 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     afterFreshList: boolean,
   ): Promise<boolean> => {
     let consistent = true;
-    for (const batch of chunks(diff.delete, batchSize)) {
-      if (signal.aborted) return consistent;
-      const results = await client.deleteEntries(
-        batch.map((e) => e.id),
-        signal,
-      );
-      for (const [i, result] of results.entries()) {
-        const entry = batch[i];
-        if (entry === undefined) continue;
-        if (result.ok || result.code === CODE_NOT_FOUND) {
-          forget(entry.id);
-          if (!result.ok) continue;
-          stats.deleted += 1;
-          deletedCounter.add(1);
-          if (entry.podUid !== undefined)
-            events.deregistered(podRefOf(entry, entry.podUid), entry.spiffeId, entry.id);
-        } else logItemFailure("delete", entry.id, result.code, result.message);
-      }
-    }
-    for (const batch of chunks(diff.update, batchSize)) {
-      if (signal.aborted) return consistent;
-      const writes: EntryWrite[] = batch.map((u) => ({ ...u.desired, id: u.id }));
-      const results = await client.updateEntries(writes, REGISTRAR_OWNER, signal);
-      for (const [i, result] of results.entries()) {
-        const write = writes[i];
-        if (write === undefined) continue;
-        if (result.ok) {
-          remember(result.entry);
-          stats.updated += 1;
-          updatedCounter.add(1);
-          events.registered(podRefOf(write, write.podUid), write.spiffeId, result.entry.id);
-        } else {
-          if (result.code === CODE_NOT_FOUND) {
-            forget(write.id);
-            consistent = false;
+    await inBatches(
+      diff.delete,
+      signal,
+      (batch) =>
+        client.deleteEntries(
+          batch.map((e) => e.id),
+          signal,
+        ),
+      (batch, results) => {
+        for (const [i, result] of results.entries()) {
+          const entry = batch[i];
+          if (entry === undefined) continue;
+          if (result.ok || result.code === CODE_NOT_FOUND) {
+            forget(entry.id);
+            if (!result.ok) continue;
+            stats.deleted += 1;
+            deletedCounter.add(1);
+            if (entry.podUid !== undefined) {
+              events.deregistered(podRefOf(entry, entry.podUid), entry.spiffeId, entry.id);
+            }
+          } else logItemFailure("delete", entry.id, result.code, result.message);
+        }
+      },
+    );
+    const updates: EntryWrite[] = diff.update.map((u) => ({ ...u.desired, id: u.id }));
+    await inBatches(
+      updates,
+      signal,
+      (batch) => client.updateEntries(batch, REGISTRAR_OWNER, signal),
+      (batch, results) => {
+        for (const [i, result] of results.entries()) {
+          const write = batch[i];
+          if (write === undefined) continue;
+          if (result.ok) {
+            remember(result.entry);
+            stats.updated += 1;
+            updatedCounter.add(1);
+            events.registered(podRefOf(write, write.podUid), write.spiffeId, result.entry.id);
+          } else {
+            if (result.code === CODE_NOT_FOUND) {
+              forget(write.id);
+              consistent = false;
+            }
+            logItemFailure("update", write.id, result.code, result.message);
           }
-          logItemFailure("update", write.id, result.code, result.message);
         }
-      }
-    }
-    for (const batch of chunks(diff.create, batchSize)) {
-      if (signal.aborted) return consistent;
-      const writes: EntryWrite[] = batch.map((d) => ({
-        ...d,
-        id: entryIdFor(d.spiffeId, d.podUid),
-      }));
-      const results = await client.createEntries(writes, REGISTRAR_OWNER, signal);
-      for (const [i, result] of results.entries()) {
-        const write = writes[i];
-        if (write === undefined) continue;
-        if (result.ok) {
-          remember(result.entry);
-          stats.created += 1;
-          createdCounter.add(1);
-          events.registered(podRefOf(write, write.podUid), write.spiffeId, result.entry.id);
-        } else {
-          // After a pod-only pass our cache may have missed the entry: list again. Right after
-          // a fresh list it is another owner's identical entry: nothing to do but report it.
-          if (result.code === CODE_ALREADY_EXISTS && !afterFreshList) consistent = false;
-          else logItemFailure("create", write.id, result.code, result.message);
+      },
+    );
+    const creates: EntryWrite[] = diff.create.map((d) => ({
+      ...d,
+      id: entryIdFor(d.spiffeId, d.podUid),
+    }));
+    await inBatches(
+      creates,
+      signal,
+      (batch) => client.createEntries(batch, REGISTRAR_OWNER, signal),
+      (batch, results) => {
+        for (const [i, result] of results.entries()) {
+          const write = batch[i];
+          if (write === undefined) continue;
+          if (result.ok) {
+            remember(result.entry);
+            stats.created += 1;
+            createdCounter.add(1);
+            events.registered(podRefOf(write, write.podUid), write.spiffeId, result.entry.id);
+          } else if (result.code === CODE_ALREADY_EXISTS && !afterFreshList) {
+            // After a pod-only pass our cache may have missed the entry: list again. Right
+            // after a fresh list it is another owner's identical entry: only report it.
+            consistent = false;
+          } else logItemFailure("create", write.id, result.code, result.message);
         }
-      }
-    }
+      },
+    );
     return consistent;
   };
 
