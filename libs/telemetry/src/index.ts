@@ -17,6 +17,7 @@ export {
 } from "./memory-logger";
 export {
   startOpsServer,
+  type HealthReport,
   type MetricsHandler,
   type OpsServer,
   type StartOpsServerParams,

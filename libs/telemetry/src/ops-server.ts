@@ -11,6 +11,16 @@ export interface MetricsHandler {
   collect(): Promise<string>;
 }
 
+/**
+ * What `/healthz` reports. `degraded` still answers 200 (the process is alive and serving, so a
+ * liveness probe must not restart it) with the reasons in the body, for people and monitors.
+ */
+export interface HealthReport {
+  readonly status: "ok" | "degraded";
+  /** Short reasons, e.g. `config_rejected`; only meaningful when degraded. */
+  readonly reasons?: readonly string[];
+}
+
 /** Parameters of {@link startOpsServer}. */
 export interface StartOpsServerParams {
   /** Address to listen on, e.g. `0.0.0.0` or `127.0.0.1`. */
@@ -19,6 +29,8 @@ export interface StartOpsServerParams {
   port: number;
   /** Decides `/readyz`: true → 200, false or a throw → 503. */
   isReady: () => boolean | Promise<boolean>;
+  /** Decides the body of `/healthz`; without it (or when it throws) the answer is `ok`. */
+  health?: () => HealthReport;
   /** Serves `/metrics` when given; otherwise `/metrics` is 404. */
   metrics?: MetricsHandler;
   /** Logs failures of readiness checks and metric collection. */
@@ -47,6 +59,18 @@ function send(
   res.end(body);
 }
 
+function healthBody(params: StartOpsServerParams, logger: Logger): string {
+  let report: HealthReport = { status: "ok" };
+  try {
+    report = params.health?.() ?? report;
+  } catch (err) {
+    logger.warn({ [LogKeys.err]: err }, "health check failed");
+  }
+  if (report.status === "ok") return "ok\n";
+  const reasons = report.reasons ?? [];
+  return reasons.length === 0 ? "degraded\n" : `degraded: ${reasons.join(", ")}\n`;
+}
+
 async function handle(
   req: IncomingMessage,
   res: ServerResponse,
@@ -61,7 +85,7 @@ async function handle(
   }
   switch (path) {
     case "/healthz":
-      send(res, 200, "ok\n");
+      send(res, 200, healthBody(params, logger));
       return;
     case "/readyz": {
       let ready = false;
@@ -90,7 +114,8 @@ async function handle(
 }
 
 /**
- * Starts the operations HTTP server: `/healthz` (200 "ok" while the process lives),
+ * Starts the operations HTTP server: `/healthz` (200 while the process lives: "ok", or
+ * "degraded: <reasons>" when `health()` says so),
  * `/readyz` (200 when `isReady()` is true, else 503) and `/metrics` (Prometheus text from
  * `metrics`). Only GET and HEAD are allowed.
  *

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { isMeshidError } from "@meshid/errors";
 import { LogKeys } from "./log-keys";
 import type { Logger } from "./logger";
-import { startOpsServer, type OpsServer } from "./ops-server";
+import { startOpsServer, type HealthReport, type OpsServer } from "./ops-server";
 import { TELEMETRY_UNSUPPORTED_CODE, startTelemetry, type Telemetry } from "./sdk";
 
 /** Signal numbers for the 128+n exit code of an immediate stop. */
@@ -28,6 +28,8 @@ export interface ServiceProcess {
 export interface RunningService {
   /** True once the service is up; answers the ops server's `/readyz`. */
   ready(): boolean;
+  /** Optional: answers the ops server's `/healthz` body (ok or degraded with reasons). */
+  health?(): HealthReport;
   /** Stops the service; called once, on a signal, a failed start or when `done` resolves. */
   stop(): Promise<void>;
 }
@@ -144,6 +146,7 @@ export async function runServiceProcess<S extends RunningService, Outcome extend
       host: params.ops.host,
       port: params.ops.port,
       isReady: () => service?.ready() ?? false,
+      health: () => service?.health?.() ?? { status: "ok" },
       metrics: telemetry.metrics,
       logger,
     });

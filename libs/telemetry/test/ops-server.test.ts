@@ -1,4 +1,10 @@
-import { createLogger, createNoopLogger, startOpsServer, type OpsServer } from "../src";
+import {
+  createLogger,
+  createNoopLogger,
+  startOpsServer,
+  type HealthReport,
+  type OpsServer,
+} from "../src";
 
 describe("startOpsServer", () => {
   let server: OpsServer | undefined;
@@ -41,6 +47,28 @@ describe("startOpsServer", () => {
     const res = await get("/healthz");
     expect(res.status).toBe(200);
     expect(await res.text()).toBe("ok\n");
+  });
+
+  it("ops server – /healthz says degraded with reasons, still 200; a throwing check is ok", async () => {
+    let report: HealthReport = { status: "degraded", reasons: ["config_rejected", "svid_stale"] };
+    const other = await startOpsServer({
+      host: "127.0.0.1",
+      port: 0,
+      isReady: () => true,
+      health: () => report,
+      logger: createNoopLogger(),
+    });
+    try {
+      const degraded = await fetch(`${other.url}/healthz`);
+      expect(degraded.status).toBe(200);
+      expect(await degraded.text()).toBe("degraded: config_rejected, svid_stale\n");
+      report = { status: "degraded" };
+      expect(await (await fetch(`${other.url}/healthz`)).text()).toBe("degraded\n");
+      report = { status: "ok" };
+      expect(await (await fetch(`${other.url}/healthz`)).text()).toBe("ok\n");
+    } finally {
+      await other.close();
+    }
   });
 
   it("ops server – /readyz follows isReady", async () => {

@@ -5,7 +5,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { createMutableSvidSource, type MutableSvidSource } from "@meshid/grpc-kit";
 import { parseSpiffeId } from "@meshid/spiffe";
-import { LogKeys, type Logger } from "@meshid/telemetry";
+import { LogKeys, type HealthReport, type Logger } from "@meshid/telemetry";
 import {
   describeSvid,
   pickDefaultSvid,
@@ -52,6 +52,8 @@ export type SidecarOutcome = "stopped" | "failed";
 export interface RunningSidecar {
   /** NGINX runs with a good configuration and the current, unexpired SVID. */
   ready(): boolean;
+  /** `/healthz`: degraded, with the reasons, while the status says so. */
+  health(): HealthReport;
   status(): SidecarStatus;
   /** The stream module path in use (resolved from `nginx -V` unless configured). */
   readonly streamModulePath: string | undefined;
@@ -240,6 +242,12 @@ export async function startSidecar(params: StartSidecarParams): Promise<RunningS
 
   return {
     ready: () => controller.ready(),
+    health: () => {
+      const status = controller.status();
+      return status.degraded
+        ? { status: "degraded", reasons: status.degradedReasons }
+        : { status: "ok" };
+    },
     status: () => controller.status(),
     streamModulePath,
     done: () => done,

@@ -71,6 +71,10 @@ describe("sidecar – NGINX and agent failures", () => {
     const degraded = sidecar.sidecar.status();
     expect(degraded.degraded).toBe(true);
     expect(degraded.degradedReasons).toContain("config_rejected");
+    expect(sidecar.sidecar.health()).toEqual({
+      status: "degraded",
+      reasons: degraded.degradedReasons,
+    });
     expect(degraded.config.appliedGeneration).toBe(1);
     expect(degraded.config.rejected?.generation).toBe(2);
     // The live file is the last good one and NGINX still serves with it.
@@ -121,6 +125,7 @@ describe("sidecar – NGINX and agent failures", () => {
     expect(after).not.toBe(before);
     expect(sidecar.memory.text()).toMatch(/Workload API watch failed; retrying/);
     expect(sidecar.sidecar.status().degraded).toBe(false);
+    expect(sidecar.sidecar.health()).toEqual({ status: "ok" });
   });
 
   it("sidecar signal – with an NGINX run by someone else it only writes and reloads, and is ready once that NGINX runs", async () => {

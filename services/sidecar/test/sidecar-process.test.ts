@@ -97,7 +97,9 @@ describe("sidecar process", () => {
     await eventually("readyz 200", async () =>
       (await fetch(`${ops}/readyz`)).status === 200 ? true : undefined,
     );
-    expect((await fetch(`${ops}/healthz`)).status).toBe(200);
+    const health = await fetch(`${ops}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.text()).toBe("ok\n");
     const peer = await tlsPeer(port, client);
     expect(peer.uri).toBe("spiffe://example.org/process/web");
 
