@@ -1,4 +1,5 @@
 import { createPrivateKey, createPublicKey } from "node:crypto";
+import { metrics, type Attributes, type Meter, type ObservableResult } from "@opentelemetry/api";
 import type { EventPayload, EventType } from "@meshid/events";
 import { readCertificateInfo } from "@meshid/pki";
 import { createBundle, parseSelector, validateX509Svid, type Selector } from "@meshid/spiffe";
@@ -11,7 +12,13 @@ import {
   type TestIntermediateCa,
 } from "@meshid/testkit";
 import { computeRotateAt } from "../src/domain/rotation-time";
-import { createSvidCache, type SvidCache, type SvidCacheDeps } from "../src/domain/svid-cache";
+import {
+  METRIC_SVID_EXPIRY_SECONDS,
+  METRIC_WORKLOAD_SVID_EXPIRY_SECONDS,
+  createSvidCache,
+  type SvidCache,
+  type SvidCacheDeps,
+} from "../src/domain/svid-cache";
 import type { AgentBundle, AgentEntry, CachedSvid, WorkloadIdentity } from "../src/domain/types";
 import type { EventSink } from "../src/ports";
 import { createTestCaClient, type TestCaClient } from "../src/testing/test-ca-client";
@@ -631,5 +638,56 @@ describe("svid cache", () => {
     const rerun = h.cache.run(again.signal);
     again.abort();
     await rerun;
+  });
+});
+
+describe("svid cache metrics", () => {
+  /** Observable-gauge callbacks by instrument name, from a global meter provider. */
+  const callbacks = new Map<string, ((result: ObservableResult) => void)[]>();
+
+  beforeAll(() => {
+    const gauge = (name: string) => ({
+      addCallback: (cb: (result: ObservableResult) => void) => {
+        callbacks.set(name, [...(callbacks.get(name) ?? []), cb]);
+      },
+      removeCallback: () => undefined,
+    });
+    const meter = { createObservableGauge: gauge } as unknown as Meter;
+    metrics.setGlobalMeterProvider({ getMeter: () => meter });
+  });
+  afterAll(() => {
+    metrics.disable();
+  });
+
+  function observe(name: string): { value: number; attributes?: Attributes }[] {
+    const seen: { value: number; attributes?: Attributes }[] = [];
+    const result = {
+      observe: (value: number, attributes?: Attributes) => seen.push({ value, attributes }),
+    } as ObservableResult;
+    for (const cb of callbacks.get(name) ?? []) cb(result);
+    return seen;
+  }
+
+  it("svid cache – per-workload expiry has a series for each SVID on an open stream only", async () => {
+    const h = await setup();
+    h.start();
+    h.entries.set("served", entry("served", [uid(1000)]));
+    h.entries.set("idle", entry("idle", [uid(2000)]));
+    h.sync();
+    await until(() => h.cache.stats().cached === 2, "both SVIDs minted");
+    expect(observe(METRIC_WORKLOAD_SVID_EXPIRY_SECONDS)).toEqual([]);
+    expect(observe(METRIC_SVID_EXPIRY_SECONDS)).toHaveLength(1);
+
+    const w = watch(h.cache, [uid(1000)]);
+    const identity = await w.next();
+    const svid = identity.svids[0] as CachedSvid;
+    const expected = (svid.notAfter.getTime() - h.clock.now().getTime()) / 1000;
+    expect(observe(METRIC_WORKLOAD_SVID_EXPIRY_SECONDS)).toEqual([
+      { value: expected, attributes: { spiffe_id: "spiffe://example.org/workload/served" } },
+    ]);
+
+    w.abort.abort();
+    await until(() => h.cache.stats().openWatchers === 0, "the stream closed");
+    expect(observe(METRIC_WORKLOAD_SVID_EXPIRY_SECONDS)).toEqual([]);
   });
 });

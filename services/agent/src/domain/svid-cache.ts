@@ -38,6 +38,12 @@ export const METRIC_SVIDS_CACHED = "meshid_agent_svids_cached";
 export const METRIC_WORKLOAD_STREAMS = "meshid_agent_workload_streams";
 /** Metric: seconds until the soonest-expiring cached SVID expires (observable gauge). */
 export const METRIC_SVID_EXPIRY_SECONDS = "meshid_agent_svid_expiry_seconds";
+/**
+ * Metric: seconds until each SVID served to a connected workload expires, by `spiffe_id`
+ * (observable gauge). Only SVIDs on open Workload API streams have a series, so the metric
+ * grows with the workloads on the node, not with every cached SVID.
+ */
+export const METRIC_WORKLOAD_SVID_EXPIRY_SECONDS = "meshid_agent_workload_svid_expiry_seconds";
 /** Name of the meter the cache's instruments belong to. */
 export const SVID_CACHE_METER = "@meshid/agent/svid-cache";
 
@@ -284,6 +290,27 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
         if (state.svid !== undefined) soonestMs = Math.min(soonestMs, state.svid.notAfterMs);
       }
       if (soonestMs !== Infinity) r.observe((soonestMs - deps.clock.now().getTime()) / 1000);
+    });
+  meter
+    .createObservableGauge(METRIC_WORKLOAD_SVID_EXPIRY_SECONDS, {
+      description: "Seconds until each SVID served to a connected workload expires",
+      unit: "s",
+    })
+    .addCallback((r) => {
+      const served = new Map<string, number>();
+      for (const watcher of identityWatchers) {
+        for (const state of watcher.matched) {
+          const svid = state.svid;
+          if (svid === undefined) continue;
+          const known = served.get(svid.spiffeId);
+          if (known === undefined || svid.notAfterMs < known)
+            served.set(svid.spiffeId, svid.notAfterMs);
+        }
+      }
+      const nowMs = deps.clock.now().getTime();
+      for (const [spiffeId, notAfterMs] of served) {
+        r.observe((notAfterMs - nowMs) / 1000, { spiffe_id: spiffeId });
+      }
     });
 
   function signalWork(): void {
