@@ -2,6 +2,7 @@
 // configured by proxy-config from the MeshConfig resource and pod annotations (see README.md).
 import { X509Certificate } from "node:crypto";
 import { readFile } from "node:fs/promises";
+import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { meshidProxyconfigV1 } from "@meshid/proto";
@@ -24,9 +25,23 @@ interface Reply {
   readonly body: string;
 }
 
-async function get(url: string): Promise<Reply> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
-  return { status: res.status, body: await res.text() };
+/**
+ * GET on a fresh connection each time: a kept-alive connection could be closed by an NGINX
+ * worker retiring after a reload just as the next request is sent on it, a client-side race
+ * that says nothing about the mesh.
+ */
+function get(url: string): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { agent: false, timeout: 10_000 }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (c: string) => (body += c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on("timeout", () => req.destroy(new Error("timeout")));
+    req.on("error", reject);
+    req.end();
+  });
 }
 
 /** GET over TLS to 127.0.0.1:`port` with an optional client certificate (server unchecked). */
@@ -54,6 +69,27 @@ function getTls(port: number, client?: { cert: string; key: string }): Promise<R
     req.on("error", reject);
     req.end();
   });
+}
+
+/**
+ * Waits until `check` holds 10 times in a row: after a mode change NGINX reloads, and until its
+ * old workers are gone a connection can still meet the previous configuration (or, when the
+ * port moves between the permissive stream front and an http server, a closed listener).
+ */
+function waitForSteady(what: string, check: () => Promise<boolean>): Promise<true> {
+  let streak = 0;
+  return waitFor(what, async () => {
+    streak = (await check().catch(() => false)) ? streak + 1 : 0;
+    return streak >= 10;
+  });
+}
+
+/** The last lines of a workload's NGINX error log (for failure messages). */
+async function nginxErrors(w: MeshWorkload): Promise<string> {
+  const log = await readFile(join(w.svidDir, "..", "nginx", "logs", "error.log"), "utf8").catch(
+    () => "",
+  );
+  return `--- ${w.pod.name} nginx error.log ---\n${log.split("\n").slice(-15).join("\n")}`;
 }
 
 /** True when B's sidecar did not serve the request to B's app. */
@@ -138,7 +174,13 @@ describe("mTLS modes (A → B through meshid sidecars)", () => {
 
   it("mtls modes – strict on B: A's mTLS request 200; plaintext and another trust domain's certificate refused", async () => {
     setModeAnnotation(b, "strict");
-    await waitFor("B strict (plaintext refused)", () => refused(plainToB));
+    // B's port moves from the permissive stream front to the TLS server: wait for the new
+    // rendering to be in force (plaintext refused and A served) before looking closer.
+    await waitForSteady(
+      "B strict (plaintext refused, A served)",
+      async () =>
+        (await refused(plainToB)) && (await viaA().catch(() => undefined))?.status === 200,
+    );
     await expectMtlsFromA();
     expect(await refused(plainToB)).toBe(true);
     expect(await refused(foreignToB)).toBe(true);
@@ -147,22 +189,24 @@ describe("mTLS modes (A → B through meshid sidecars)", () => {
 
   it("mtls modes – permissive on B: mTLS 200 and plaintext 200", async () => {
     setModeAnnotation(b, "permissive");
-    const plain = await waitFor("B permissive (plaintext served)", async () => {
+    await waitForSteady("B permissive (plaintext and A served)", async () => {
       const res = await plainToB().catch(() => undefined);
-      return res?.status === 200 ? res : undefined;
+      const mtls = await viaA().catch(() => undefined);
+      return res?.status === 200 && mtls?.status === 200;
     });
+    const plain = await plainToB();
     expect(JSON.parse(plain.body)).toMatchObject({ app: "api-b", caller: null });
     await expectMtlsFromA();
   });
 
   it("mtls modes – off on B: plaintext 200", async () => {
     setModeAnnotation(b, "off");
-    await waitFor("B off (TLS no longer served)", async () => {
+    await waitForSteady("B off (TLS no longer served, plaintext served)", async () => {
       const tls = await getTls(b.inboundPort).then(
         () => "tls",
         () => "no tls",
       );
-      return tls === "no tls";
+      return tls === "no tls" && (await plainToB().catch(() => undefined))?.status === 200;
     });
     const res = await plainToB();
     expect(res.status).toBe(200);
@@ -171,7 +215,7 @@ describe("mTLS modes (A → B through meshid sidecars)", () => {
 
   it("mtls modes – permissive → strict through MeshConfigService is enforced without restarting anything; a permissive annotation under global strict is ignored with an Event", async () => {
     setModeAnnotation(b, undefined);
-    await waitFor(
+    await waitForSteady(
       "B back to the global permissive",
       async () => (await plainToB().catch(() => undefined))?.status === 200,
     );
@@ -182,7 +226,12 @@ describe("mTLS modes (A → B through meshid sidecars)", () => {
 
     const updated = await pc.meshConfig.updateMeshConfig({ mtlsMode: MtlsMode.MTLS_MODE_STRICT });
     expect(updated.config?.mtlsMode).toBe(MtlsMode.MTLS_MODE_STRICT);
-    await waitFor("global strict enforced on B", () => refused(plainToB));
+    // Both sidecars reload; B's port moves from the permissive stream front to the TLS server.
+    await waitForSteady(
+      "global strict enforced on B (plaintext refused, A served)",
+      async () =>
+        (await refused(plainToB)) && (await viaA().catch(() => undefined))?.status === 200,
+    );
     await expectMtlsFromA();
     expect([a.sidecar.pid, b.sidecar.pid]).toEqual(pids);
     expect(a.sidecar.exitStatus()).toBeUndefined();
@@ -259,7 +308,11 @@ describe("mTLS modes (A → B through meshid sidecars)", () => {
       expect(serials.size).toBeGreaterThanOrEqual(6);
       await expectMtlsFromA();
       const { ok, failed } = await stopLoad();
-      expect(failed).toEqual([]);
+      if (failed.length > 0) {
+        throw new Error(
+          `${failed.length} failed (e.g. ${failed[0]?.slice(0, 80) ?? ""})\n${await nginxErrors(a)}\n${await nginxErrors(b)}`,
+        );
+      }
       expect(ok).toBeGreaterThan(0);
     });
 
@@ -307,7 +360,11 @@ describe("mTLS modes (A → B through meshid sidecars)", () => {
         running = false;
         await loop;
       }
-      expect(failed).toEqual([]);
+      if (failed.length > 0) {
+        throw new Error(
+          `${failed.length} failed (e.g. ${failed[0]?.slice(0, 80) ?? ""})\n${await nginxErrors(a)}\n${await nginxErrors(b)}`,
+        );
+      }
       expect(ok).toBeGreaterThan(0);
     });
   });
