@@ -2,7 +2,7 @@
 // on the same state, and Ctrl-C. Needs the local mesh and the services built (`npm test` and
 // `npm start` build them first).
 import { existsSync } from "node:fs";
-import { chmod, readFile } from "node:fs/promises";
+import { chmod, chown, mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   createTempDir,
@@ -116,5 +116,32 @@ describe("local mesh (npm start)", () => {
     } finally {
       await mesh.stop({ signal: "SIGKILL" });
     }
+  });
+
+  it("local mesh – not root: both workloads share one uid, each sidecar picks its SVID by SPIFFE ID, and the checks pass", async () => {
+    // As root the mesh is started as `nobody`; otherwise it already runs as a plain user.
+    const asRoot = process.getuid?.() === 0;
+    const userDir = join(dir.path, "user");
+    await mkdir(userDir, { mode: 0o755 });
+    if (asRoot) await chown(userDir, 65534, 65534);
+    const command = asRoot
+      ? [
+          "setpriv",
+          ["--reuid=65534", "--regid=65534", "--clear-groups", process.execPath, LOCAL_MESH_MAIN],
+        ]
+      : [process.execPath, [LOCAL_MESH_MAIN]];
+    const result = await runCommand(
+      command[0] as string,
+      [...(command[1] as string[]), "--check", "--state-dir", join(userDir, "state")],
+      { timeoutMs: 180_000, env: { ...process.env, HOME: userDir } },
+    );
+    const output = `${result.stdout}\n${result.stderr}`;
+    if (result.code !== 0) throw new Error(`exit ${String(result.code)}:\n${output}`);
+    expect(result.stdout).toMatch(/not root, so both sidecars share one uid/);
+    expect(result.stdout).toMatch(
+      /✔ A → B over mTLS: HTTP 200 from B, which saw the caller as spiffe:\/\/meshid\.local\/demo\/a/,
+    );
+    expect(result.stdout).not.toMatch(/✘/);
+    expect(await processesUsing(userDir)).toEqual([]);
   });
 });

@@ -8,6 +8,7 @@ import { meshidCaV1 } from "@meshid/proto";
 import {
   meshidServiceMain,
   requireBinary,
+  runCommand,
   spawnManaged,
   startMeshidService,
   waitForPort,
@@ -17,7 +18,7 @@ import {
 import { ChannelCredentials, createChannel, createClient } from "nice-grpc";
 import { stringify } from "yaml";
 import { runMeshChecks } from "./checks";
-import { certificateFacts } from "./der";
+import { certificateFacts, derCertificatesToPem } from "./der";
 import { renderDemoSidecarNginxConf } from "./nginx-conf";
 import {
   loadOrCreateState,
@@ -110,6 +111,7 @@ function openCaAdmin(socketPath: string): {
   entries: ReturnType<typeof createClient<typeof meshidCaV1.EntryServiceDefinition>>;
   agents: ReturnType<typeof createClient<typeof meshidCaV1.AgentServiceDefinition>>;
   bundle: ReturnType<typeof createClient<typeof meshidCaV1.BundleServiceDefinition>>;
+  svids: ReturnType<typeof createClient<typeof meshidCaV1.SvidServiceDefinition>>;
   close(): void;
 } {
   const channel = createChannel(`unix://${socketPath}`, ChannelCredentials.createInsecure());
@@ -117,6 +119,7 @@ function openCaAdmin(socketPath: string): {
     entries: createClient(meshidCaV1.EntryServiceDefinition, channel),
     agents: createClient(meshidCaV1.AgentServiceDefinition, channel),
     bundle: createClient(meshidCaV1.BundleServiceDefinition, channel),
+    svids: createClient(meshidCaV1.SvidServiceDefinition, channel),
     close: () => channel.close(),
   };
 }
@@ -126,6 +129,55 @@ async function dir(path: string, mode: number): Promise<string> {
   await mkdir(path, { recursive: true, mode });
   await chmod(path, mode);
   return path;
+}
+
+/** Validity of proxy-config's minted SVID when not root (a restart mints a new one). */
+const PROXY_CONFIG_FILE_SVID_TTL_SECONDS = 7 * 24 * 3600;
+
+/**
+ * Mints proxy-config's SVID (key made by openssl, CSR signed over the CA's admin socket) into
+ * `<dir>/tls/` and returns the file settings of proxy-config's `tls`.
+ */
+async function mintProxyConfigFiles(
+  admin: ReturnType<typeof openCaAdmin>,
+  td: string,
+  dir: string,
+): Promise<{ certFile: string; keyFile: string; bundleFile: string }> {
+  const tlsDir = join(dir, "tls");
+  await mkdir(tlsDir, { recursive: true, mode: 0o700 });
+  const keyFile = join(tlsDir, "svid.key");
+  const csrFile = join(tlsDir, "svid.csr");
+  const made = await runCommand("openssl", [
+    "req",
+    "-new",
+    "-newkey",
+    "ec",
+    "-pkeyopt",
+    "ec_paramgen_curve:P-256",
+    "-nodes",
+    "-keyout",
+    keyFile,
+    "-out",
+    csrFile,
+    "-outform",
+    "DER",
+    "-subj",
+    "/O=meshid",
+  ]);
+  if (made.code !== 0) throw new Error(`openssl could not make a CSR: ${made.stderr}`);
+  await chmod(keyFile, 0o600);
+  const minted = await admin.svids.mintX509SVID({
+    csr: await readFile(csrFile),
+    spiffeId: { trustDomain: td, path: "/meshid/proxy-config" },
+    dnsNames: [],
+    ttlSeconds: PROXY_CONFIG_FILE_SVID_TTL_SECONDS,
+  });
+  const chain = (minted.svid?.certChain ?? []).map((der) => derCertificatesToPem(der)).join("");
+  const certFile = join(tlsDir, "svid.pem");
+  const bundleFile = join(tlsDir, "bundle.pem");
+  await writeFile(certFile, chain, { mode: 0o644 });
+  await writeFile(bundleFile, (await admin.bundle.getBundle({})).pem, { mode: 0o644 });
+  return { certFile, keyFile, bundleFile };
 }
 
 /** Polls `url` until it answers 200; fails when `proc` exits first or after `timeoutMs`. */
@@ -391,7 +443,10 @@ export async function startLocalMesh(params: StartLocalMeshParams): Promise<Loca
     let proxyConfigAdminSocket: string | undefined;
     const proxyConfigId = `spiffe://${td}/meshid/proxy-config`;
     if (useRealSidecars) {
-      await register("/meshid/proxy-config", ownUid, []);
+      // As root proxy-config has a uid of its own (ours) and takes its SVID from the agent, so it
+      // rotates. Otherwise every process shares one uid and the Workload API would offer
+      // proxy-config the demo workloads' SVIDs too: it gets files minted over the admin socket.
+      if (asRoot) await register("/meshid/proxy-config", ownUid, []);
       const pcDir = await dir(join(stateDir, "proxy-config"), 0o711);
       const meshConfigFile = join(pcDir, "meshconfig.yaml");
       if (!existsSync(meshConfigFile)) {
@@ -414,7 +469,9 @@ export async function startLocalMesh(params: StartLocalMeshParams): Promise<Loca
           trustDomain: td,
           listen: `127.0.0.1:${port("proxyConfig")}`,
           adminSocketPath: proxyConfigAdminSocket,
-          tls: { workloadSocketPath: workloadSocket },
+          tls: asRoot
+            ? { workloadSocketPath: workloadSocket }
+            : await mintProxyConfigFiles(admin, td, pcDir),
           meshConfig: { source: "file", path: meshConfigFile },
           natsUrl,
           logLevel: "info",

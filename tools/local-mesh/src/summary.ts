@@ -36,7 +36,8 @@ export function renderSummary(
     summary.attestation === "separate-uids"
       ? "  Unix attestation: each sidecar runs under its own uid (unix:uid:<uid> tells A from B)."
       : "  Unix attestation: not root, so both sidecars share one uid; both entries use it and " +
-          "each sidecar picks its SVID by SPIFFE ID.",
+          "each sidecar picks its SVID by SPIFFE ID. proxy-config serves with an SVID minted at " +
+          "start (valid 7 days; the next npm start mints a new one).",
     "",
     "Checks:",
   );
