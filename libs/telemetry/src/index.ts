@@ -40,3 +40,13 @@ export {
   type ServiceProcess,
 } from "./run-service-process";
 export { getMeter, getTracer, withSpan } from "./with-span";
+export {
+  SERVICE_FAILURE_EXIT_CODE,
+  parseServiceCommand,
+  runServiceMain,
+  serviceMain,
+  type ServiceCommand,
+  type ServiceCommandSpec,
+  type ServiceMainIo,
+  type ServiceMainParams,
+} from "./service-main";

@@ -4,20 +4,23 @@
 // /readyz, /metrics) and the agent, and stops them gracefully on SIGTERM/SIGINT.
 import "reflect-metadata";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
-import { CONFIG_ERROR_EXIT_CODE, ConfigError, configFileEnvVar } from "@meshid/config";
+import { CONFIG_ERROR_EXIT_CODE, configFileEnvVar } from "@meshid/config";
 import {
   LogKeys,
+  SERVICE_FAILURE_EXIT_CODE,
   createLogger,
+  parseServiceCommand,
   readPackageVersion,
+  runServiceMain,
   runServiceProcess,
-  type Logger,
+  type ServiceCommand,
+  type ServiceMainParams,
 } from "@meshid/telemetry";
 import { startAgent, type RunningAgent } from "./agent";
 import { loadAgentConfig, type AgentConfig } from "./config";
 
 /** Exit code after a start-up failure or a crash. */
-export const STARTUP_FAILURE_EXIT_CODE = 1;
+export const STARTUP_FAILURE_EXIT_CODE = SERVICE_FAILURE_EXIT_CODE;
 
 /** Exit code when the CA banned the agent (it stops rather than serve with a revoked identity). */
 export const BANNED_EXIT_CODE = 3;
@@ -28,10 +31,12 @@ export const SHUTDOWN_TIMEOUT_MS = 30_000;
 /** `service.name` of the agent's telemetry. */
 export const AGENT_SERVICE_NAME = "meshid-agent";
 
+const COMMAND = { configFileEnvVar: configFileEnvVar("agent"), stringFlags: ["join-token"] };
+
 const USAGE = `usage: meshid-agent [--config <file>] [--join-token <token>]
 
 Starts the meshid agent. Settings come from the YAML file (--config, or the
-${configFileEnvVar("agent")} environment variable) and MESHID_AGENT_* environment variables.
+${COMMAND.configFileEnvVar} environment variable) and MESHID_AGENT_* environment variables.
 --join-token attests the node with that single-use token (it overrides the attestation
 settings of the file and environment).`;
 
@@ -50,30 +55,15 @@ export function parseAgentCommand(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
 ): AgentCommand {
-  let values: { config?: string; "join-token"?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: {
-        config: { type: "string", short: "c" },
-        "join-token": { type: "string" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: false,
-      strict: true,
-    }));
-  } catch (err) {
-    return { kind: "usage_error", message: (err as Error).message };
-  }
-  if (values.help === true) return { kind: "help" };
-  if (values.config === "") return { kind: "usage_error", message: "--config needs a file" };
-  const joinToken = values["join-token"];
-  if (joinToken === "") return { kind: "usage_error", message: "--join-token needs a token" };
-  const fromEnv = env[configFileEnvVar("agent")];
-  const configFile = values.config ?? (fromEnv === "" ? undefined : fromEnv);
+  return agentCommand(parseServiceCommand(argv, env, COMMAND));
+}
+
+function agentCommand(command: ServiceCommand): AgentCommand {
+  if (command.kind !== "run") return command;
+  const joinToken = command.flags?.["join-token"];
   return {
     kind: "run",
-    ...(configFile === undefined ? {} : { configFile }),
+    ...(command.configFile === undefined ? {} : { configFile: command.configFile }),
     ...(joinToken === undefined ? {} : { joinToken }),
   };
 }
@@ -94,36 +84,8 @@ export function configEnvForCommand(
   };
 }
 
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 /** Runs the agent until a signal stops it; resolves with the process exit code. */
-async function run(): Promise<number> {
-  const command = parseAgentCommand(process.argv.slice(2), process.env);
-  if (command.kind === "help") {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  if (command.kind === "usage_error") {
-    process.stderr.write(`meshid-agent: ${command.message}\n${USAGE}\n`);
-    return CONFIG_ERROR_EXIT_CODE;
-  }
-
-  let config: AgentConfig;
-  try {
-    config = loadAgentConfig({
-      ...(command.configFile === undefined ? {} : { file: command.configFile }),
-      env: configEnvForCommand(command, process.env),
-    });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      return CONFIG_ERROR_EXIT_CODE;
-    }
-    throw err;
-  }
-
+function run(config: AgentConfig): Promise<number> {
   const logger = createLogger({ service: "agent", level: config.logLevel });
   return runServiceProcess<RunningAgent, "stopped" | "banned">({
     name: "agent",
@@ -158,21 +120,18 @@ async function run(): Promise<number> {
   });
 }
 
-function fail(logger: Pick<Logger, "fatal"> | undefined, what: string, err: unknown): never {
-  if (logger !== undefined) logger.fatal({ [LogKeys.err]: err }, `${what}: ${errorMessage(err)}`);
-  else process.stderr.write(`meshid-agent: ${what}: ${errorMessage(err)}\n`);
-  process.exit(STARTUP_FAILURE_EXIT_CODE);
-}
+const MAIN: ServiceMainParams<AgentConfig> = {
+  binary: "meshid-agent",
+  usage: USAGE,
+  command: COMMAND,
+  loadConfig: (command, env) => {
+    const agent = agentCommand(command) as Extract<AgentCommand, { kind: "run" }>;
+    return loadAgentConfig({
+      ...(agent.configFile === undefined ? {} : { file: agent.configFile }),
+      env: configEnvForCommand(agent, env),
+    });
+  },
+  run,
+};
 
-if (require.main === module) {
-  process.on("unhandledRejection", (reason) => fail(undefined, "unhandled rejection", reason));
-  process.on("uncaughtException", (err) => fail(undefined, "uncaught exception", err));
-  run().then(
-    (code) => {
-      process.exitCode = code;
-      // Anything left (a stray timer or socket) must not keep a stopped agent alive.
-      setImmediate(() => process.exit(code)).unref();
-    },
-    (err: unknown) => fail(undefined, "crashed", err),
-  );
-}
+if (require.main === module) runServiceMain(MAIN);

@@ -5,14 +5,15 @@
 // SIGTERM/SIGINT.
 import "reflect-metadata";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
-import { CONFIG_ERROR_EXIT_CODE, ConfigError, configFileEnvVar } from "@meshid/config";
+import { CONFIG_ERROR_EXIT_CODE, configFileEnvVar } from "@meshid/config";
 import {
   LogKeys,
+  SERVICE_FAILURE_EXIT_CODE,
   createLogger,
   readPackageVersion,
+  runServiceMain,
   runServiceProcess,
-  type Logger,
+  type ServiceMainParams,
 } from "@meshid/telemetry";
 import {
   BUNDLE_NOTIFIER_CONFIG_SERVICE,
@@ -22,7 +23,7 @@ import {
 import { startBundleNotifier, type RunningBundleNotifier } from "./notifier";
 
 /** Exit code after a start-up failure or a crash. */
-export const STARTUP_FAILURE_EXIT_CODE = 1;
+export const STARTUP_FAILURE_EXIT_CODE = SERVICE_FAILURE_EXIT_CODE;
 
 /** Longest a graceful stop may take before the process exits anyway, in milliseconds. */
 export const SHUTDOWN_TIMEOUT_MS = 30_000;
@@ -32,6 +33,8 @@ export const BUNDLE_NOTIFIER_SERVICE_NAME = "meshid-bundle-notifier";
 
 const CONFIG_FILE_ENV = configFileEnvVar(BUNDLE_NOTIFIER_CONFIG_SERVICE);
 
+const COMMAND = { configFileEnvVar: CONFIG_FILE_ENV };
+
 const USAGE = `usage: meshid-bundle-notifier [--config <file>]
 
 Follows the meshid CA's trust bundle and writes it to the bundle ConfigMap, the caBundle of
@@ -39,71 +42,8 @@ labelled webhook configurations and APIServices, and/or a file. Settings come fr
 file (--config, or the ${CONFIG_FILE_ENV} environment variable) and
 MESHID_BUNDLE_NOTIFIER_* environment variables.`;
 
-/** What the command line asked for. */
-export type BundleNotifierCommand =
-  | { readonly kind: "run"; readonly configFile?: string }
-  | { readonly kind: "help" }
-  | { readonly kind: "usage_error"; readonly message: string };
-
-/**
- * Parses the command line (`--config <file>`, `-c <file>`, `--help`); without `--config` the
- * file named by `MESHID_BUNDLE_NOTIFIER_CONFIG_FILE` in `env` is used, if any. Never throws.
- */
-export function parseBundleNotifierCommand(
-  argv: readonly string[],
-  env: Readonly<Record<string, string | undefined>>,
-): BundleNotifierCommand {
-  let values: { config?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: {
-        config: { type: "string", short: "c" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: false,
-      strict: true,
-    }));
-  } catch (err) {
-    return { kind: "usage_error", message: (err as Error).message };
-  }
-  if (values.help === true) return { kind: "help" };
-  if (values.config === "") return { kind: "usage_error", message: "--config needs a file" };
-  const fromEnv = env[CONFIG_FILE_ENV];
-  const configFile = values.config ?? (fromEnv === "" ? undefined : fromEnv);
-  return { kind: "run", ...(configFile === undefined ? {} : { configFile }) };
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
-/** Runs the notifier until a signal stops it; resolves with the process exit code. */
-async function run(): Promise<number> {
-  const command = parseBundleNotifierCommand(process.argv.slice(2), process.env);
-  if (command.kind === "help") {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  if (command.kind === "usage_error") {
-    process.stderr.write(`meshid-bundle-notifier: ${command.message}\n${USAGE}\n`);
-    return CONFIG_ERROR_EXIT_CODE;
-  }
-
-  let config: BundleNotifierConfig;
-  try {
-    config = loadBundleNotifierConfig({
-      ...(command.configFile === undefined ? {} : { file: command.configFile }),
-      env: process.env,
-    });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      return CONFIG_ERROR_EXIT_CODE;
-    }
-    throw err;
-  }
-
+/** Runs the service until a signal stops it; resolves with the process exit code. */
+function run(config: BundleNotifierConfig): Promise<number> {
   const logger = createLogger({ service: "bundle-notifier", level: config.logLevel });
   return runServiceProcess<RunningBundleNotifier, "stopped">({
     name: "bundle-notifier",
@@ -127,21 +67,16 @@ async function run(): Promise<number> {
   });
 }
 
-function fail(logger: Pick<Logger, "fatal"> | undefined, what: string, err: unknown): never {
-  if (logger !== undefined) logger.fatal({ [LogKeys.err]: err }, `${what}: ${errorMessage(err)}`);
-  else process.stderr.write(`meshid-bundle-notifier: ${what}: ${errorMessage(err)}\n`);
-  process.exit(STARTUP_FAILURE_EXIT_CODE);
-}
+const MAIN: ServiceMainParams<BundleNotifierConfig> = {
+  binary: "meshid-bundle-notifier",
+  usage: USAGE,
+  command: COMMAND,
+  loadConfig: (command, env) =>
+    loadBundleNotifierConfig({
+      ...(command.configFile === undefined ? {} : { file: command.configFile }),
+      env,
+    }),
+  run,
+};
 
-if (require.main === module) {
-  process.on("unhandledRejection", (reason) => fail(undefined, "unhandled rejection", reason));
-  process.on("uncaughtException", (err) => fail(undefined, "uncaught exception", err));
-  run().then(
-    (code) => {
-      process.exitCode = code;
-      // Anything left (a stray timer or socket) must not keep a stopped notifier alive.
-      setImmediate(() => process.exit(code)).unref();
-    },
-    (err: unknown) => fail(undefined, "crashed", err),
-  );
-}
+if (require.main === module) runServiceMain(MAIN);

@@ -4,25 +4,23 @@
 // /readyz, /metrics) and proxy-config, and stops them gracefully on SIGTERM/SIGINT.
 import "reflect-metadata";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
-import {
-  CONFIG_ERROR_EXIT_CODE,
-  ConfigError,
-  configFileEnvVar,
-  formatListenAddress,
-} from "@meshid/config";
+import { CONFIG_ERROR_EXIT_CODE, configFileEnvVar, formatListenAddress } from "@meshid/config";
 import {
   LogKeys,
+  SERVICE_FAILURE_EXIT_CODE,
   createLogger,
+  parseServiceCommand,
   readPackageVersion,
+  runServiceMain,
   runServiceProcess,
-  type Logger,
+  type ServiceCommand,
+  type ServiceMainParams,
 } from "@meshid/telemetry";
 import { loadProxyConfigConfig, type ProxyConfigConfig } from "./config";
 import { startProxyConfig, type RunningProxyConfig } from "./proxy-config";
 
 /** Exit code after a start-up failure or a crash. */
-export const STARTUP_FAILURE_EXIT_CODE = 1;
+export const STARTUP_FAILURE_EXIT_CODE = SERVICE_FAILURE_EXIT_CODE;
 
 /** Longest a graceful stop may take before the process exits anyway, in milliseconds. */
 export const SHUTDOWN_TIMEOUT_MS = 30_000;
@@ -30,17 +28,13 @@ export const SHUTDOWN_TIMEOUT_MS = 30_000;
 /** `service.name` of proxy-config's telemetry. */
 export const PROXY_CONFIG_SERVICE_NAME = "meshid-proxy-config";
 
+const COMMAND = { configFileEnvVar: configFileEnvVar("proxy-config") };
+
 const USAGE = `usage: meshid-proxy-config [--config <file>]
 
 Starts meshid proxy-config (MeshConfig and per-pod NGINX sidecar configuration). Settings come
-from the YAML file (--config, or the ${configFileEnvVar("proxy-config")} environment variable)
+from the YAML file (--config, or the ${COMMAND.configFileEnvVar} environment variable)
 and MESHID_PROXY_CONFIG_* environment variables.`;
-
-/** What the command line asked for. */
-export type ProxyConfigCommand =
-  | { readonly kind: "run"; readonly configFile?: string }
-  | { readonly kind: "help" }
-  | { readonly kind: "usage_error"; readonly message: string };
 
 /**
  * Parses the command line (`--config <file>`, `-c <file>`, `--help`); without `--config` the
@@ -49,58 +43,12 @@ export type ProxyConfigCommand =
 export function parseProxyConfigCommand(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
-): ProxyConfigCommand {
-  let values: { config?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: {
-        config: { type: "string", short: "c" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: false,
-      strict: true,
-    }));
-  } catch (err) {
-    return { kind: "usage_error", message: (err as Error).message };
-  }
-  if (values.help === true) return { kind: "help" };
-  if (values.config === "") return { kind: "usage_error", message: "--config needs a file" };
-  const fromEnv = env[configFileEnvVar("proxy-config")];
-  const configFile = values.config ?? (fromEnv === "" ? undefined : fromEnv);
-  return configFile === undefined ? { kind: "run" } : { kind: "run", configFile };
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+): ServiceCommand {
+  return parseServiceCommand(argv, env, COMMAND);
 }
 
 /** Runs proxy-config until a signal stops it; resolves with the process exit code. */
-async function run(): Promise<number> {
-  const command = parseProxyConfigCommand(process.argv.slice(2), process.env);
-  if (command.kind === "help") {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  if (command.kind === "usage_error") {
-    process.stderr.write(`meshid-proxy-config: ${command.message}\n${USAGE}\n`);
-    return CONFIG_ERROR_EXIT_CODE;
-  }
-
-  let config: ProxyConfigConfig;
-  try {
-    config = loadProxyConfigConfig({
-      ...(command.configFile === undefined ? {} : { file: command.configFile }),
-      env: process.env,
-    });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      return CONFIG_ERROR_EXIT_CODE;
-    }
-    throw err;
-  }
-
+function run(config: ProxyConfigConfig): Promise<number> {
   const logger = createLogger({ service: "proxy-config", level: config.logLevel });
   return runServiceProcess<RunningProxyConfig>({
     name: "proxy-config",
@@ -130,21 +78,16 @@ async function run(): Promise<number> {
   });
 }
 
-function fail(logger: Pick<Logger, "fatal"> | undefined, what: string, err: unknown): never {
-  if (logger !== undefined) logger.fatal({ [LogKeys.err]: err }, `${what}: ${errorMessage(err)}`);
-  else process.stderr.write(`meshid-proxy-config: ${what}: ${errorMessage(err)}\n`);
-  process.exit(STARTUP_FAILURE_EXIT_CODE);
-}
+const MAIN: ServiceMainParams<ProxyConfigConfig> = {
+  binary: "meshid-proxy-config",
+  usage: USAGE,
+  command: COMMAND,
+  loadConfig: (command, env) =>
+    loadProxyConfigConfig({
+      ...(command.configFile === undefined ? {} : { file: command.configFile }),
+      env,
+    }),
+  run,
+};
 
-if (require.main === module) {
-  process.on("unhandledRejection", (reason) => fail(undefined, "unhandled rejection", reason));
-  process.on("uncaughtException", (err) => fail(undefined, "uncaught exception", err));
-  run().then(
-    (code) => {
-      process.exitCode = code;
-      // Anything left (a stray timer or socket) must not keep a stopped service alive.
-      setImmediate(() => process.exit(code)).unref();
-    },
-    (err: unknown) => fail(undefined, "crashed", err),
-  );
-}
+if (require.main === module) runServiceMain(MAIN);

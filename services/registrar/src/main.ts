@@ -4,14 +4,23 @@
 // (/healthz, /readyz, /metrics) and the registrar, and stops them gracefully on SIGTERM/SIGINT.
 import "reflect-metadata";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
-import { CONFIG_ERROR_EXIT_CODE, ConfigError, configFileEnvVar } from "@meshid/config";
-import { LogKeys, createLogger, readPackageVersion, runServiceProcess } from "@meshid/telemetry";
+import { CONFIG_ERROR_EXIT_CODE, configFileEnvVar } from "@meshid/config";
+import {
+  LogKeys,
+  SERVICE_FAILURE_EXIT_CODE,
+  createLogger,
+  parseServiceCommand,
+  readPackageVersion,
+  runServiceMain,
+  runServiceProcess,
+  type ServiceCommand,
+  type ServiceMainParams,
+} from "@meshid/telemetry";
 import { loadRegistrarConfig, type RegistrarConfig } from "./config";
 import { startRegistrar, type RunningRegistrar } from "./registrar";
 
 /** Exit code after a start-up failure or a crash. */
-export const STARTUP_FAILURE_EXIT_CODE = 1;
+export const STARTUP_FAILURE_EXIT_CODE = SERVICE_FAILURE_EXIT_CODE;
 
 /** Longest a graceful stop may take before the process exits anyway, in milliseconds. */
 export const SHUTDOWN_TIMEOUT_MS = 30_000;
@@ -19,16 +28,12 @@ export const SHUTDOWN_TIMEOUT_MS = 30_000;
 /** `service.name` of the registrar's telemetry. */
 export const REGISTRAR_SERVICE_NAME = "meshid-registrar";
 
+const COMMAND = { configFileEnvVar: configFileEnvVar("registrar") };
+
 const USAGE = `usage: meshid-registrar [--config <file>]
 
 Starts the meshid registrar. Settings come from the YAML file (--config, or the
-${configFileEnvVar("registrar")} environment variable) and MESHID_REGISTRAR_* environment variables.`;
-
-/** What the command line asked for. */
-export type RegistrarCommand =
-  | { readonly kind: "run"; readonly configFile?: string }
-  | { readonly kind: "help" }
-  | { readonly kind: "usage_error"; readonly message: string };
+${COMMAND.configFileEnvVar} environment variable) and MESHID_REGISTRAR_* environment variables.`;
 
 /**
  * Parses the registrar's command line (`--config <file>`, `-c <file>`, `--help`); without
@@ -38,58 +43,12 @@ export type RegistrarCommand =
 export function parseRegistrarCommand(
   argv: readonly string[],
   env: Readonly<Record<string, string | undefined>>,
-): RegistrarCommand {
-  let values: { config?: string; help?: boolean };
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      options: {
-        config: { type: "string", short: "c" },
-        help: { type: "boolean", short: "h" },
-      },
-      allowPositionals: false,
-      strict: true,
-    }));
-  } catch (err) {
-    return { kind: "usage_error", message: (err as Error).message };
-  }
-  if (values.help === true) return { kind: "help" };
-  if (values.config === "") return { kind: "usage_error", message: "--config needs a file" };
-  const fromEnv = env[configFileEnvVar("registrar")];
-  const configFile = values.config ?? (fromEnv === "" ? undefined : fromEnv);
-  return { kind: "run", ...(configFile === undefined ? {} : { configFile }) };
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+): ServiceCommand {
+  return parseServiceCommand(argv, env, COMMAND);
 }
 
 /** Runs the registrar until a signal stops it; resolves with the process exit code. */
-async function run(): Promise<number> {
-  const command = parseRegistrarCommand(process.argv.slice(2), process.env);
-  if (command.kind === "help") {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  if (command.kind === "usage_error") {
-    process.stderr.write(`meshid-registrar: ${command.message}\n${USAGE}\n`);
-    return CONFIG_ERROR_EXIT_CODE;
-  }
-
-  let config: RegistrarConfig;
-  try {
-    config = loadRegistrarConfig({
-      ...(command.configFile === undefined ? {} : { file: command.configFile }),
-      env: process.env,
-    });
-  } catch (err) {
-    if (err instanceof ConfigError) {
-      process.stderr.write(`${err.message}\n`);
-      return CONFIG_ERROR_EXIT_CODE;
-    }
-    throw err;
-  }
-
+function run(config: RegistrarConfig): Promise<number> {
   const logger = createLogger({ service: "registrar", level: config.logLevel });
   return runServiceProcess<RunningRegistrar, "stopped">({
     name: "registrar",
@@ -118,20 +77,16 @@ async function run(): Promise<number> {
   });
 }
 
-function fail(what: string, err: unknown): never {
-  process.stderr.write(`meshid-registrar: ${what}: ${errorMessage(err)}\n`);
-  process.exit(STARTUP_FAILURE_EXIT_CODE);
-}
+const MAIN: ServiceMainParams<RegistrarConfig> = {
+  binary: "meshid-registrar",
+  usage: USAGE,
+  command: COMMAND,
+  loadConfig: (command, env) =>
+    loadRegistrarConfig({
+      ...(command.configFile === undefined ? {} : { file: command.configFile }),
+      env,
+    }),
+  run,
+};
 
-if (require.main === module) {
-  process.on("unhandledRejection", (reason) => fail("unhandled rejection", reason));
-  process.on("uncaughtException", (err) => fail("uncaught exception", err));
-  run().then(
-    (code) => {
-      process.exitCode = code;
-      // Anything left (a stray timer or socket) must not keep a stopped registrar alive.
-      setImmediate(() => process.exit(code)).unref();
-    },
-    (err: unknown) => fail("crashed", err),
-  );
-}
+if (require.main === module) runServiceMain(MAIN);
