@@ -59,3 +59,10 @@ export {
   type EventSubscription,
   type SubscribeEventsParams,
 } from "./subscribe-events";
+export {
+  DEFAULT_NATS_CONNECT_RETRY_INITIAL_MS,
+  DEFAULT_NATS_CONNECT_RETRY_MAX_MS,
+  connectNatsWithRetry,
+  redactNatsUrl,
+  type ConnectNatsWithRetryParams,
+} from "./connect-nats";

@@ -8,6 +8,7 @@ import { MeshidError } from "@meshid/errors";
 import {
   createEventPublisher,
   ensureEventStream,
+  redactNatsUrl,
   subscribeEvents,
   type EventPayload,
 } from "@meshid/events";
@@ -132,18 +133,6 @@ export const systemClock: Clock = {
 const noopEventSink: EventSink = { publish: () => Promise.resolve({}) };
 
 type Cleanup = () => Promise<void> | void;
-
-/** The URL without user name or password (NATS URLs may carry credentials). */
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.username = "";
-    parsed.password = "";
-    return parsed.toString();
-  } catch {
-    return "(unparsable URL)";
-  }
-}
 
 async function ensurePrivateDirectory(dir: string): Promise<void> {
   const created = await mkdir(dir, { recursive: true, mode: ADMIN_SOCKET_DIRECTORY_MODE });
@@ -278,7 +267,7 @@ export async function startCaServer(params: StartCaServerParams): Promise<Runnin
         throw new MeshidError(
           "unavailable",
           "ca.nats.unavailable",
-          `cannot connect to NATS at ${redactUrl(config.natsUrl)}: ${err instanceof Error ? err.message : String(err)}`,
+          `cannot connect to NATS at ${redactNatsUrl(config.natsUrl)}: ${err instanceof Error ? err.message : String(err)}`,
           { cause: err },
         );
       }

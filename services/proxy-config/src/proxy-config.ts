@@ -6,7 +6,7 @@ import { hostname } from "node:os";
 import { dirname } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { MeshidError } from "@meshid/errors";
-import { createEventPublisher, ensureEventStream } from "@meshid/events";
+import { createEventPublisher, ensureEventStream, redactNatsUrl } from "@meshid/events";
 import {
   addHealth,
   createGrpcServer,
@@ -108,17 +108,6 @@ async function ensurePrivateDirectory(dir: string): Promise<void> {
   }
 }
 
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.username = "";
-    parsed.password = "";
-    return parsed.toString();
-  } catch {
-    return "(unparsable URL)";
-  }
-}
-
 async function svidSourceOf(
   config: ProxyConfigConfig,
   logger: Logger,
@@ -194,7 +183,7 @@ export async function startProxyConfig(
         throw new MeshidError(
           "unavailable",
           "proxy_config.nats.unavailable",
-          `cannot connect to NATS at ${redactUrl(config.natsUrl)}: ${err instanceof Error ? err.message : String(err)}`,
+          `cannot connect to NATS at ${redactNatsUrl(config.natsUrl)}: ${err instanceof Error ? err.message : String(err)}`,
           { cause: err },
         );
       }

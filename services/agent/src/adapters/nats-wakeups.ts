@@ -1,10 +1,6 @@
-import { agentWakeupSubject, subscribeEvents } from "@meshid/events";
+import { agentWakeupSubject, connectNatsWithRetry, subscribeEvents } from "@meshid/events";
 import { LogKeys, type Logger } from "@meshid/telemetry";
-import { Events, connect, type ConnectionOptions, type NatsConnection } from "nats";
-
-/** Default first delay between attempts to reach NATS at start (500 ms); doubles up to 10 s. */
-export const DEFAULT_NATS_CONNECT_RETRY_INITIAL_MS = 500;
-const NATS_CONNECT_RETRY_MAX_MS = 10_000;
+import { Events, type ConnectionOptions, type NatsConnection } from "nats";
 
 /** Parameters of {@link startNatsWakeups}. */
 export interface StartNatsWakeupsParams {
@@ -17,7 +13,7 @@ export interface StartNatsWakeupsParams {
   readonly name?: string;
   /** Connects to NATS (default: nats.js `connect`); tests inject failures here. */
   readonly connect?: (options: ConnectionOptions) => Promise<NatsConnection>;
-  /** First retry delay of the initial connection (default {@link DEFAULT_NATS_CONNECT_RETRY_INITIAL_MS}). */
+  /** First retry delay of the initial connection (default 500 ms, doubling up to 10 s). */
   readonly connectRetryInitialMs?: number;
 }
 
@@ -31,10 +27,6 @@ export interface NatsWakeups extends AsyncIterable<number> {
   close(): Promise<void>;
 }
 
-function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, "//");
-}
-
 /**
  * Starts listening for this agent's wake-ups (AgentWakeup events on
  * `agentWakeupSubject(agentId)`) and yields each one's revision. It connects in the background
@@ -44,7 +36,6 @@ function redactUrl(url: string): string {
  */
 export function startNatsWakeups(params: StartNatsWakeupsParams): NatsWakeups {
   const logger = params.logger.child({ [LogKeys.component]: "nats-wakeups" });
-  const connectFn = params.connect ?? connect;
   const subject = agentWakeupSubject(params.agentId);
   const stop = new AbortController();
   const queue: number[] = [];
@@ -60,41 +51,6 @@ export function startNatsWakeups(params: StartNatsWakeupsParams): NatsWakeups {
     w?.();
   };
 
-  async function connectWithRetry(): Promise<NatsConnection | undefined> {
-    let delayMs = params.connectRetryInitialMs ?? DEFAULT_NATS_CONNECT_RETRY_INITIAL_MS;
-    while (!stop.signal.aborted) {
-      try {
-        return await connectFn({
-          servers: params.natsUrl,
-          name: params.name ?? "meshid-agent",
-          maxReconnectAttempts: -1,
-        });
-      } catch (err) {
-        logger.warn(
-          {
-            [LogKeys.err]: err instanceof Error ? err.message : String(err),
-            natsUrl: redactUrl(params.natsUrl),
-            retryMs: delayMs,
-          },
-          "cannot reach NATS; retrying (entries still reconcile)",
-        );
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, delayMs);
-          stop.signal.addEventListener(
-            "abort",
-            () => {
-              clearTimeout(timer);
-              resolve();
-            },
-            { once: true },
-          );
-        });
-        delayMs = Math.min(delayMs * 2, NATS_CONNECT_RETRY_MAX_MS);
-      }
-    }
-    return undefined;
-  }
-
   async function watchStatus(conn: NatsConnection): Promise<void> {
     for await (const status of conn.status()) {
       if (status.type === Events.Disconnect) {
@@ -109,12 +65,18 @@ export function startNatsWakeups(params: StartNatsWakeupsParams): NatsWakeups {
   }
 
   async function pump(): Promise<void> {
-    const conn = await connectWithRetry();
+    const conn = await connectNatsWithRetry({
+      natsUrl: params.natsUrl,
+      name: params.name ?? "meshid-agent",
+      logger,
+      signal: stop.signal,
+      whileDown: "entries still reconcile",
+      ...(params.connect === undefined ? {} : { connect: params.connect }),
+      ...(params.connectRetryInitialMs === undefined
+        ? {}
+        : { initialDelayMs: params.connectRetryInitialMs }),
+    });
     if (conn === undefined) return;
-    if (stop.signal.aborted) {
-      await conn.close().catch(() => undefined);
-      return;
-    }
     nc = conn;
     isConnected = true;
     logger.info({ natsSubject: subject }, "listening for wake-ups");

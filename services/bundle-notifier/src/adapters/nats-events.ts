@@ -1,18 +1,15 @@
 // The notifier's NATS side: `bundle.updated` wake-ups in, `bundle.published` out.
 import { hostname } from "node:os";
 import {
+  connectNatsWithRetry,
   createEventPublisher,
   subscribeEvents,
   type EventPayload,
   type EventPublisher,
 } from "@meshid/events";
 import { LogKeys, type Logger } from "@meshid/telemetry";
-import { Events, connect, type ConnectionOptions, type NatsConnection } from "nats";
+import { Events, type ConnectionOptions, type NatsConnection } from "nats";
 import type { BundlePublishedSink } from "../ports";
-
-/** First delay between attempts to reach NATS at start (500 ms); doubles up to 10 s. */
-export const NATS_CONNECT_RETRY_INITIAL_MS = 500;
-const NATS_CONNECT_RETRY_MAX_MS = 10_000;
 
 /** Parameters of {@link startNatsEvents}. */
 export interface StartNatsEventsParams {
@@ -38,10 +35,6 @@ export interface NatsEvents extends BundlePublishedSink {
   close(): Promise<void>;
 }
 
-function redactUrl(url: string): string {
-  return url.replace(/\/\/[^@/]*@/, "//");
-}
-
 /** Marker pushed after a reconnect: lower than any real sequence number. */
 export const RECONNECT_WAKEUP = -1;
 
@@ -53,7 +46,6 @@ export const RECONNECT_WAKEUP = -1;
  */
 export function startNatsEvents(params: StartNatsEventsParams): NatsEvents {
   const logger = params.logger.child({ [LogKeys.component]: "nats-events" });
-  const connectFn = params.connect ?? connect;
   const source = params.source ?? `meshid/bundle-notifier/${hostname()}`;
   const stop = new AbortController();
   const queue: number[] = [];
@@ -70,42 +62,6 @@ export function startNatsEvents(params: StartNatsEventsParams): NatsEvents {
     w?.();
   };
 
-  const sleep = (ms: number): Promise<void> =>
-    new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        stop.signal.removeEventListener("abort", done);
-        resolve();
-      }
-      stop.signal.addEventListener("abort", done, { once: true });
-    });
-
-  async function connectWithRetry(): Promise<NatsConnection | undefined> {
-    let delayMs = NATS_CONNECT_RETRY_INITIAL_MS;
-    while (!stop.signal.aborted) {
-      try {
-        return await connectFn({
-          servers: params.natsUrl,
-          name: "meshid-bundle-notifier",
-          maxReconnectAttempts: -1,
-        });
-      } catch (err) {
-        logger.warn(
-          {
-            [LogKeys.err]: err instanceof Error ? err.message : String(err),
-            natsUrl: redactUrl(params.natsUrl),
-            retryMs: delayMs,
-          },
-          "cannot reach NATS; retrying (the bundle stream still delivers changes)",
-        );
-        await sleep(delayMs);
-        delayMs = Math.min(delayMs * 2, NATS_CONNECT_RETRY_MAX_MS);
-      }
-    }
-    return undefined;
-  }
-
   async function watchStatus(conn: NatsConnection): Promise<void> {
     for await (const status of conn.status()) {
       if (status.type === Events.Disconnect) {
@@ -120,12 +76,15 @@ export function startNatsEvents(params: StartNatsEventsParams): NatsEvents {
   }
 
   async function pump(): Promise<void> {
-    const conn = await connectWithRetry();
+    const conn = await connectNatsWithRetry({
+      natsUrl: params.natsUrl,
+      name: "meshid-bundle-notifier",
+      logger,
+      signal: stop.signal,
+      whileDown: "the bundle stream still delivers changes",
+      ...(params.connect === undefined ? {} : { connect: params.connect }),
+    });
     if (conn === undefined) return;
-    if (stop.signal.aborted) {
-      await conn.close().catch(() => undefined);
-      return;
-    }
     nc = conn;
     publisher = createEventPublisher({ nc: conn, source, logger });
     isConnected = true;

@@ -1,7 +1,12 @@
 // pod.registered / pod.deregistered on NATS, published after the CA accepted the write.
-import { createEventPublisher, type EventPublisher } from "@meshid/events";
+import {
+  connectNatsWithRetry,
+  createEventPublisher,
+  redactNatsUrl,
+  type EventPublisher,
+} from "@meshid/events";
 import { LogKeys, type Logger } from "@meshid/telemetry";
-import { connect, type NatsConnection } from "nats";
+import type { NatsConnection } from "nats";
 import type { PodRef, RegistrationEvents } from "../ports";
 
 /** Registration events published over a NATS connection. */
@@ -33,36 +38,19 @@ export function startNatsRegistrationEvents(
 ): NatsRegistrationEvents {
   let nc: NatsConnection | undefined;
   let publisher: EventPublisher | undefined;
-  let closed = false;
+  const stop = new AbortController();
   const connecting = (async () => {
-    while (!closed) {
-      try {
-        const conn = await connect({
-          servers: params.natsUrl,
-          reconnect: true,
-          maxReconnectAttempts: -1,
-          name: params.source,
-        });
-        if (closed) {
-          await conn.close();
-          return;
-        }
-        nc = conn;
-        publisher = createEventPublisher({
-          nc: conn,
-          source: params.source,
-          logger: params.logger,
-        });
-        params.logger.info({ natsUrl: params.natsUrl }, "connected to NATS");
-        return;
-      } catch (err) {
-        params.logger.warn(
-          { [LogKeys.err]: (err as Error).message },
-          "NATS connect failed: retrying",
-        );
-        await new Promise((r) => setTimeout(r, 2000));
-      }
-    }
+    const conn = await connectNatsWithRetry({
+      natsUrl: params.natsUrl,
+      name: params.source,
+      logger: params.logger,
+      signal: stop.signal,
+      whileDown: "registration events are dropped meanwhile",
+    });
+    if (conn === undefined) return;
+    nc = conn;
+    publisher = createEventPublisher({ nc: conn, source: params.source, logger: params.logger });
+    params.logger.info({ natsUrl: redactNatsUrl(params.natsUrl) }, "connected to NATS");
   })();
 
   const publish = (
@@ -94,7 +82,7 @@ export function startNatsRegistrationEvents(
     deregistered: (pod, spiffeId, entryId) => publish("pod.deregistered", pod, spiffeId, entryId),
     connected: () => nc !== undefined && !nc.isClosed(),
     async close() {
-      closed = true;
+      stop.abort();
       await connecting;
       if (nc !== undefined && !nc.isClosed()) await nc.drain().catch(() => undefined);
     },
