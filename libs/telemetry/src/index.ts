@@ -50,3 +50,9 @@ export {
   type ServiceMainIo,
   type ServiceMainParams,
 } from "./service-main";
+export {
+  createStopStack,
+  type CreateStopStackParams,
+  type StopStack,
+  type StopStep,
+} from "./stop-stack";

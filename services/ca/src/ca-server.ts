@@ -23,7 +23,7 @@ import {
 import { certificatesToPem, exportPkcs8Pem, generateKeyPair, isKeyType } from "@meshid/pki";
 import { meshidCaV1 } from "@meshid/proto";
 import { SpiffeId, bundleToPem } from "@meshid/spiffe";
-import { LogKeys, type Logger } from "@meshid/telemetry";
+import { LogKeys, createStopStack, type Logger } from "@meshid/telemetry";
 import { connect, type NatsConnection } from "nats";
 import { createDiskKeyManager } from "./adapters/disk-key-manager";
 import { createKubeTokenReviewer } from "./adapters/kube-token-reviewer";
@@ -132,8 +132,6 @@ export const systemClock: Clock = {
 
 const noopEventSink: EventSink = { publish: () => Promise.resolve({}) };
 
-type Cleanup = () => Promise<void> | void;
-
 async function ensurePrivateDirectory(dir: string): Promise<void> {
   const created = await mkdir(dir, { recursive: true, mode: ADMIN_SOCKET_DIRECTORY_MODE });
   if (created !== undefined) {
@@ -203,25 +201,8 @@ export function settingsFromConfigUpdated(payload: EventPayload<"config.updated"
 export async function startCaServer(params: StartCaServerParams): Promise<RunningCa> {
   const { config, logger } = params;
   const clock = params.clock ?? systemClock;
-  const internal = new AbortController();
-  const onOuterAbort = (): void => internal.abort(params.signal?.reason);
-  params.signal?.addEventListener("abort", onOuterAbort, { once: true });
-  const cleanups: Cleanup[] = [];
+  const stack = createStopStack({ name: "ca", logger, signal: params.signal });
   let running = false;
-
-  const runCleanups = async (): Promise<void> => {
-    running = false;
-    internal.abort(new Error("ca stopping"));
-    params.signal?.removeEventListener("abort", onOuterAbort);
-    for (const cleanup of cleanups.reverse()) {
-      try {
-        await cleanup();
-      } catch (err) {
-        logger.warn({ [LogKeys.err]: err }, "ca: a part failed to stop");
-      }
-    }
-    cleanups.length = 0;
-  };
 
   try {
     await mkdir(config.dataDir, { recursive: true, mode: 0o700 });
@@ -232,7 +213,7 @@ export async function startCaServer(params: StartCaServerParams): Promise<Runnin
       logger,
       now: () => clock.now(),
     });
-    cleanups.push(() => store.close());
+    stack.defer(() => store.close());
 
     const keyManager =
       config.keyManager === "memory"
@@ -248,7 +229,7 @@ export async function startCaServer(params: StartCaServerParams): Promise<Runnin
         logger,
       });
       upstream = created;
-      cleanups.push(() => created.close());
+      stack.defer(() => created.close());
     }
 
     let events: EventSink = noopEventSink;
@@ -272,7 +253,7 @@ export async function startCaServer(params: StartCaServerParams): Promise<Runnin
         );
       }
       const conn = nc;
-      cleanups.push(async () => {
+      stack.defer(async () => {
         await conn.drain().catch(() => conn.close());
       });
       await ensureEventStream(nc);
@@ -299,13 +280,12 @@ export async function startCaServer(params: StartCaServerParams): Promise<Runnin
       },
     });
     await authority.init();
-    const authorityRun = authority.run(internal.signal).catch((err: unknown) => {
-      if (!internal.signal.aborted) {
+    const authorityRun = authority.run(stack.signal).catch((err: unknown) => {
+      if (!stack.signal.aborted) {
         logger.error({ [LogKeys.err]: err }, "ca: the authority rotation loop failed");
       }
     });
-    cleanups.push(async () => {
-      internal.abort(new Error("ca stopping"));
+    stack.defer(async () => {
       await authorityRun;
     });
 
@@ -350,7 +330,7 @@ export async function startCaServer(params: StartCaServerParams): Promise<Runnin
       const subscription = subscribeEvents({
         nc,
         types: ["config.updated"],
-        signal: internal.signal,
+        signal: stack.signal,
         logger,
       });
       const loop = (async () => {
@@ -364,7 +344,7 @@ export async function startCaServer(params: StartCaServerParams): Promise<Runnin
           }
         }
       })();
-      cleanups.push(async () => {
+      stack.defer(async () => {
         await subscription.close();
         await loop;
       });
@@ -413,9 +393,9 @@ export async function startCaServer(params: StartCaServerParams): Promise<Runnin
       void remint();
       remintWake?.();
     });
-    cleanups.push(() => unsubscribeBundle());
+    stack.defer(() => unsubscribeBundle());
     const remintLoop = (async () => {
-      while (!internal.signal.aborted) {
+      while (!stack.signal.aborted) {
         const remainingMs = servingNotAfter.getTime() - clock.now().getTime();
         const delay = Math.max(MIN_REMINT_DELAY_MS, Math.floor(remainingMs / 2));
         const changed = new Promise<void>((resolve) => {
@@ -424,7 +404,7 @@ export async function startCaServer(params: StartCaServerParams): Promise<Runnin
         try {
           // A bundle change re-mints on its own; it restarts the half-life wait.
           const slept = await Promise.race([
-            clock.sleep(delay, internal.signal).then(() => true),
+            clock.sleep(delay, stack.signal).then(() => true),
             changed.then(() => false),
           ]);
           if (slept) await remint();
@@ -433,8 +413,7 @@ export async function startCaServer(params: StartCaServerParams): Promise<Runnin
         }
       }
     })();
-    cleanups.push(async () => {
-      internal.abort(new Error("ca stopping"));
+    stack.defer(async () => {
       remintWake?.();
       await remintLoop;
     });
@@ -457,7 +436,7 @@ export async function startCaServer(params: StartCaServerParams): Promise<Runnin
         signer,
         maxBatchSize: config.limits.maxBatchSize,
       }),
-      bundle: createBundleService({ authority, signal: internal.signal }),
+      bundle: createBundleService({ authority, signal: stack.signal }),
       authority: createAuthorityService({ authority }),
     };
     const addServices = (
@@ -480,7 +459,7 @@ export async function startCaServer(params: StartCaServerParams): Promise<Runnin
     });
     addServices(tcp, tcpAuthzMiddleware(authorizer));
     const tcpPort = await tcp.listen(`${config.listen.host}:${config.listen.port}`);
-    cleanups.push(() => tcp.shutdown({ graceMs: CA_SHUTDOWN_GRACE_MS }));
+    stack.defer(() => tcp.shutdown({ graceMs: CA_SHUTDOWN_GRACE_MS }));
 
     const admin = createGrpcServer({ logger, channelOptions });
     addServices(admin, adminSocketMiddleware());
@@ -488,10 +467,9 @@ export async function startCaServer(params: StartCaServerParams): Promise<Runnin
       mode: ADMIN_SOCKET_MODE,
       directoryMode: ADMIN_SOCKET_DIRECTORY_MODE,
     });
-    cleanups.push(() => admin.shutdown({ graceMs: CA_SHUTDOWN_GRACE_MS }));
+    stack.defer(() => admin.shutdown({ graceMs: CA_SHUTDOWN_GRACE_MS }));
 
     running = true;
-    let stopping: Promise<void> | undefined;
     logger.info(
       {
         port: tcpPort,
@@ -506,11 +484,11 @@ export async function startCaServer(params: StartCaServerParams): Promise<Runnin
       adminSocketPath: config.adminSocketPath,
       authority,
       bundlePem: () => bundleToPem(bundleRecordToSpiffeBundle(authority.bundle())),
-      ready: () => running && !internal.signal.aborted,
-      stop: () => (stopping ??= runCleanups()),
+      ready: () => running && !stack.signal.aborted,
+      stop: () => stack.stop(),
     };
   } catch (err) {
-    await runCleanups();
+    await stack.stop();
     throw err;
   }
 }

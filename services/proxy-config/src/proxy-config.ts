@@ -16,7 +16,7 @@ import {
 } from "@meshid/grpc-kit";
 import { loadKubeConfig } from "@meshid/kube";
 import { meshidProxyconfigV1 } from "@meshid/proto";
-import { LogKeys, getMeter, type Logger } from "@meshid/telemetry";
+import { LogKeys, createStopStack, getMeter, type Logger, type StopStack } from "@meshid/telemetry";
 import type { BatchObservableCallback } from "@opentelemetry/api";
 import { createWorkloadX509Source } from "@meshid/workload-api";
 import { connect, type NatsConnection } from "nats";
@@ -89,8 +89,6 @@ export interface RunningProxyConfig {
   stop(): Promise<void>;
 }
 
-type Cleanup = () => Promise<void> | void;
-
 async function ensurePrivateDirectory(dir: string): Promise<void> {
   const created = await mkdir(dir, { recursive: true, mode: ADMIN_SOCKET_DIRECTORY_MODE });
   if (created !== undefined) {
@@ -111,16 +109,15 @@ async function ensurePrivateDirectory(dir: string): Promise<void> {
 async function svidSourceOf(
   config: ProxyConfigConfig,
   logger: Logger,
-  signal: AbortSignal,
-  cleanups: Cleanup[],
+  stack: StopStack,
 ): Promise<SvidSource> {
   if (config.tls.kind === "workload_api") {
     const source = await createWorkloadX509Source({
       socketPath: config.tls.socketPath,
       logger,
-      signal,
+      signal: stack.signal,
     });
-    cleanups.push(() => source.close());
+    stack.defer(() => source.close());
     return source;
   }
   const [certChainPem, keyPem, bundlePem] = await Promise.all([
@@ -142,29 +139,12 @@ export async function startProxyConfig(
 ): Promise<RunningProxyConfig> {
   const { config, logger } = params;
   const now = params.now ?? (() => new Date());
-  const internal = new AbortController();
-  const onOuterAbort = (): void => internal.abort(params.signal?.reason);
-  params.signal?.addEventListener("abort", onOuterAbort, { once: true });
-  const cleanups: Cleanup[] = [];
+  const stack = createStopStack({ name: "proxy-config", logger, signal: params.signal });
   let running = false;
-
-  const runCleanups = async (): Promise<void> => {
-    running = false;
-    internal.abort(new Error("proxy-config stopping"));
-    params.signal?.removeEventListener("abort", onOuterAbort);
-    for (const cleanup of cleanups.reverse()) {
-      try {
-        await cleanup();
-      } catch (err) {
-        logger.warn({ [LogKeys.err]: err }, "proxy-config: a part failed to stop");
-      }
-    }
-    cleanups.length = 0;
-  };
 
   try {
     await ensurePrivateDirectory(dirname(config.adminSocketPath));
-    const svidSource = await svidSourceOf(config, logger, internal.signal, cleanups);
+    const svidSource = await svidSourceOf(config, logger, stack);
 
     let publisher: ConfigUpdatedPublisher | undefined;
     if (config.natsUrl === undefined) {
@@ -188,7 +168,7 @@ export async function startProxyConfig(
         );
       }
       const conn = nc;
-      cleanups.push(async () => {
+      stack.defer(async () => {
         await conn.drain().catch(() => conn.close());
       });
       await ensureEventStream(nc);
@@ -222,14 +202,13 @@ export async function startProxyConfig(
       logger,
       now,
     });
-    await meshConfig.init(internal.signal);
-    const managerRun = meshConfig.run(internal.signal).catch((err: unknown) => {
-      if (!internal.signal.aborted) {
+    await meshConfig.init(stack.signal);
+    const managerRun = meshConfig.run(stack.signal).catch((err: unknown) => {
+      if (!stack.signal.aborted) {
         logger.error({ [LogKeys.err]: err }, "proxy-config: following the MeshConfig failed");
       }
     });
-    cleanups.push(async () => {
-      internal.abort(new Error("proxy-config stopping"));
+    stack.defer(async () => {
       await managerRun;
     });
 
@@ -238,7 +217,7 @@ export async function startProxyConfig(
     let reporter: AnnotationReporter | undefined;
     if (kubeConfig !== undefined) {
       const directory = await startKubePodDirectory({ kubeConfig, logger });
-      cleanups.push(() => directory.stop());
+      stack.defer(() => directory.stop());
       pods = directory;
       podsSynced = () => directory.synced();
       const started = startAnnotationReporter({
@@ -246,7 +225,7 @@ export async function startProxyConfig(
         meshConfig,
         recorder: createKubePodEventRecorder({ kubeConfig, logger, now }),
       });
-      cleanups.push(() => started.stop());
+      stack.defer(() => started.stop());
       reporter = started;
     }
 
@@ -275,7 +254,7 @@ export async function startProxyConfig(
       tcpAuthzMiddleware({ trustDomain: config.trustDomain, adminIds: config.adminIds }),
     );
     const tcpPort = await tcp.listen(`${config.listen.host}:${config.listen.port}`);
-    cleanups.push(() => tcp.shutdown({ graceMs: SHUTDOWN_GRACE_MS }));
+    stack.defer(() => tcp.shutdown({ graceMs: SHUTDOWN_GRACE_MS }));
 
     const admin = createGrpcServer({ logger });
     addServices(admin, adminSocketMiddleware());
@@ -283,7 +262,7 @@ export async function startProxyConfig(
       mode: ADMIN_SOCKET_MODE,
       directoryMode: ADMIN_SOCKET_DIRECTORY_MODE,
     });
-    cleanups.push(() => admin.shutdown({ graceMs: SHUTDOWN_GRACE_MS }));
+    stack.defer(() => admin.shutdown({ graceMs: SHUTDOWN_GRACE_MS }));
 
     const status = (): ProxyConfigStatus => ({
       meshConfig: meshConfig.current(),
@@ -311,7 +290,7 @@ export async function startProxyConfig(
     });
     const observables = [modeGauge, generationGauge, streamsGauge, eventsCounter, publishedCounter];
     const observeAll: BatchObservableCallback = (result) => {
-      if (!running) return;
+      if (!running || stack.signal.aborted) return;
       const s = status();
       for (const mode of MTLS_MODES) {
         result.observe(modeGauge, s.meshConfig.mtlsMode === mode ? 1 : 0, { mode });
@@ -322,10 +301,9 @@ export async function startProxyConfig(
       result.observe(publishedCounter, s.configUpdatedPublished);
     };
     meter.addBatchObservableCallback(observeAll, observables);
-    cleanups.push(() => meter.removeBatchObservableCallback(observeAll, observables));
+    stack.defer(() => meter.removeBatchObservableCallback(observeAll, observables));
 
     running = true;
-    let stopping: Promise<void> | undefined;
     logger.info(
       {
         port: tcpPort,
@@ -343,11 +321,11 @@ export async function startProxyConfig(
       adminSocketPath: config.adminSocketPath,
       status,
       // Before the first pod list, renderings would ignore annotations: not ready yet.
-      ready: () => running && !internal.signal.aborted && podsSynced(),
-      stop: () => (stopping ??= runCleanups()),
+      ready: () => running && !stack.signal.aborted && podsSynced(),
+      stop: () => stack.stop(),
     };
   } catch (err) {
-    await runCleanups();
+    await stack.stop();
     throw err;
   }
 }
