@@ -1,6 +1,6 @@
 import { createMemoryLogger } from "@meshid/telemetry";
 import type { ConnectionOptions, NatsConnection } from "nats";
-import { connectNatsWithRetry, redactNatsUrl } from "./connect-nats";
+import { connectNats, connectNatsWithRetry, redactNatsUrl } from "./connect-nats";
 
 function fakeConnection(): NatsConnection & { closed: boolean } {
   const conn = {
@@ -89,5 +89,37 @@ describe("connectNatsWithRetry", () => {
     });
     expect(result).toBeUndefined();
     expect(conn.closed).toBe(true);
+  });
+});
+
+describe("connectNats", () => {
+  it("nats connect once – reconnects forever once connected; a failure is unavailable with the given code and a redacted URL", async () => {
+    const conn = fakeConnection();
+    const seen: ConnectionOptions[] = [];
+    await expect(
+      connectNats({
+        natsUrl: "nats://127.0.0.1:1",
+        name: "meshid-x",
+        errorCode: "x.nats.unavailable",
+        connect: (options) => {
+          seen.push(options);
+          return Promise.resolve(conn);
+        },
+      }),
+    ).resolves.toBe(conn);
+    expect(seen).toEqual([
+      { servers: "nats://127.0.0.1:1", name: "meshid-x", maxReconnectAttempts: -1 },
+    ]);
+    const failed = connectNats({
+      natsUrl: "nats://user:pw@127.0.0.1:1",
+      name: "meshid-x",
+      errorCode: "x.nats.unavailable",
+      connect: () => Promise.reject(new Error("ECONNREFUSED")),
+    });
+    await expect(failed).rejects.toMatchObject({
+      kind: "unavailable",
+      code: "x.nats.unavailable",
+      message: "cannot connect to NATS at nats://127.0.0.1:1: ECONNREFUSED",
+    });
   });
 });

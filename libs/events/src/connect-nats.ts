@@ -1,6 +1,7 @@
 // Background connection to NATS for services that must never block on it: the first connect
 // is retried with capped exponential backoff until it succeeds (nats.js then reconnects
 // forever), and URLs are logged without credentials.
+import { MeshidError } from "@meshid/errors";
 import { LogKeys, type Logger } from "@meshid/telemetry";
 import { connect, type ConnectionOptions, type NatsConnection } from "nats";
 
@@ -99,4 +100,41 @@ export async function connectNatsWithRetry(
     }
   }
   return undefined;
+}
+
+/** Parameters of {@link connectNats}. */
+export interface ConnectNatsParams {
+  /** NATS URL(s), e.g. `nats://127.0.0.1:4222`. */
+  readonly natsUrl: string;
+  /** Client name shown by the server, e.g. `meshid-ca`. */
+  readonly name: string;
+  /** Stable code of the error thrown when NATS cannot be reached, e.g. `ca.nats.unavailable`. */
+  readonly errorCode: string;
+  /** Connects to NATS (default: nats.js `connect`). */
+  readonly connect?: (options: ConnectionOptions) => Promise<NatsConnection>;
+}
+
+/**
+ * Connects to NATS once, for services that need it to start; once connected it reconnects
+ * forever (`maxReconnectAttempts: -1`), so an outage never leaves the service silent.
+ *
+ * @throws MeshidError `unavailable` with `errorCode`, naming the redacted URL, when the first
+ *   connect fails.
+ */
+export async function connectNats(params: ConnectNatsParams): Promise<NatsConnection> {
+  const connectFn = params.connect ?? connect;
+  try {
+    return await connectFn({
+      servers: params.natsUrl,
+      name: params.name,
+      maxReconnectAttempts: -1,
+    });
+  } catch (err) {
+    throw new MeshidError(
+      "unavailable",
+      params.errorCode,
+      `cannot connect to NATS at ${redactNatsUrl(params.natsUrl)}: ${err instanceof Error ? err.message : String(err)}`,
+      { cause: err },
+    );
+  }
 }

@@ -62,7 +62,9 @@ export {
 export {
   DEFAULT_NATS_CONNECT_RETRY_INITIAL_MS,
   DEFAULT_NATS_CONNECT_RETRY_MAX_MS,
+  connectNats,
   connectNatsWithRetry,
   redactNatsUrl,
+  type ConnectNatsParams,
   type ConnectNatsWithRetryParams,
 } from "./connect-nats";

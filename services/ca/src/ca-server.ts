@@ -8,7 +8,7 @@ import { MeshidError } from "@meshid/errors";
 import {
   createEventPublisher,
   ensureEventStream,
-  redactNatsUrl,
+  connectNats,
   subscribeEvents,
   type EventPayload,
 } from "@meshid/events";
@@ -24,7 +24,7 @@ import { certificatesToPem, exportPkcs8Pem, generateKeyPair, isKeyType } from "@
 import { meshidCaV1 } from "@meshid/proto";
 import { SpiffeId, bundleToPem } from "@meshid/spiffe";
 import { LogKeys, createStopStack, type Logger } from "@meshid/telemetry";
-import { connect, type NatsConnection } from "nats";
+import type { NatsConnection } from "nats";
 import { createDiskKeyManager } from "./adapters/disk-key-manager";
 import { createKubeTokenReviewer } from "./adapters/kube-token-reviewer";
 import { createMemoryKeyManager } from "./adapters/memory-key-manager";
@@ -237,21 +237,11 @@ export async function startCaServer(params: StartCaServerParams): Promise<Runnin
     if (config.natsUrl === undefined) {
       logger.warn("natsUrl is not set: the CA publishes no events");
     } else {
-      try {
-        // Reconnect forever once connected: a NATS outage must not leave the CA silent.
-        nc = await connect({
-          servers: config.natsUrl,
-          name: "meshid-ca",
-          maxReconnectAttempts: -1,
-        });
-      } catch (err) {
-        throw new MeshidError(
-          "unavailable",
-          "ca.nats.unavailable",
-          `cannot connect to NATS at ${redactNatsUrl(config.natsUrl)}: ${err instanceof Error ? err.message : String(err)}`,
-          { cause: err },
-        );
-      }
+      nc = await connectNats({
+        natsUrl: config.natsUrl,
+        name: "meshid-ca",
+        errorCode: "ca.nats.unavailable",
+      });
       const conn = nc;
       stack.defer(async () => {
         await conn.drain().catch(() => conn.close());

@@ -6,7 +6,7 @@ import { hostname } from "node:os";
 import { dirname } from "node:path";
 import type { KubeConfig } from "@kubernetes/client-node";
 import { MeshidError } from "@meshid/errors";
-import { createEventPublisher, ensureEventStream, redactNatsUrl } from "@meshid/events";
+import { connectNats, createEventPublisher, ensureEventStream } from "@meshid/events";
 import {
   addHealth,
   createGrpcServer,
@@ -19,7 +19,6 @@ import { meshidProxyconfigV1 } from "@meshid/proto";
 import { LogKeys, createStopStack, getMeter, type Logger, type StopStack } from "@meshid/telemetry";
 import type { BatchObservableCallback } from "@opentelemetry/api";
 import { createWorkloadX509Source } from "@meshid/workload-api";
-import { connect, type NatsConnection } from "nats";
 import { createFileMeshConfigStore } from "./adapters/file-mesh-config-store";
 import { createKubeMeshConfigStore } from "./adapters/kube-mesh-config-store";
 import { createKubePodEventRecorder, startKubePodDirectory } from "./adapters/kube-pods";
@@ -152,21 +151,11 @@ export async function startProxyConfig(
         "natsUrl is not set: config.updated is not published (the CA keeps its settings)",
       );
     } else {
-      let nc: NatsConnection;
-      try {
-        nc = await connect({
-          servers: config.natsUrl,
-          name: "meshid-proxy-config",
-          maxReconnectAttempts: -1,
-        });
-      } catch (err) {
-        throw new MeshidError(
-          "unavailable",
-          "proxy_config.nats.unavailable",
-          `cannot connect to NATS at ${redactNatsUrl(config.natsUrl)}: ${err instanceof Error ? err.message : String(err)}`,
-          { cause: err },
-        );
-      }
+      const nc = await connectNats({
+        natsUrl: config.natsUrl,
+        name: "meshid-proxy-config",
+        errorCode: "proxy_config.nats.unavailable",
+      });
       const conn = nc;
       stack.defer(async () => {
         await conn.drain().catch(() => conn.close());
