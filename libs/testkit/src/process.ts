@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { accessSync, constants as fsConstants } from "node:fs";
-import { readFile, readdir } from "node:fs/promises";
+import { accessSync, constants as fsConstants, realpathSync } from "node:fs";
+import { readFile, readdir, readlink } from "node:fs/promises";
 import { connect } from "node:net";
 import { basename, delimiter, join } from "node:path";
 
@@ -228,11 +228,36 @@ function signalName(signal: NodeJS.Signals): string {
   return signal.replace(/^SIG/, "");
 }
 
+/** Longest wait for setpriv to exec the command (it normally takes about a millisecond). */
+const SETPRIV_EXEC_WAIT_MS = 10_000;
+
+/**
+ * Waits until process `pid` no longer runs the `wrapper` executable (it exec'd the command),
+ * has exited, or {@link SETPRIV_EXEC_WAIT_MS} passed.
+ */
+async function waitUntilExecedPast(
+  pid: number,
+  wrapper: string,
+  hasExited: () => boolean,
+): Promise<void> {
+  const deadline = Date.now() + SETPRIV_EXEC_WAIT_MS;
+  while (!hasExited() && Date.now() < deadline) {
+    let exe: string;
+    try {
+      exe = await readlink(`/proc/${pid}/exe`);
+    } catch {
+      return; // gone (or a zombie): nothing left to protect
+    }
+    if (exe !== wrapper) return;
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
 /**
  * Starts `command args…` as a managed child process: stdout and stderr are captured in a
  * bounded buffer for error messages, the process runs in its own process group, the kernel
  * signals it if this process dies (`setpriv --pdeathsig`, when util-linux is installed), and
- * a registry signals it on `process.exit`. Resolves once the process has been spawned.
+ * a registry signals it on `process.exit`. Resolves once the command runs (past setpriv).
  *
  * @throws MeshidError `testkit.process.spawn_failed` when the command cannot be started, and
  *   `testkit.binary.missing` when `runAs` is set but setpriv is missing.
@@ -316,6 +341,13 @@ export async function spawnManaged(
       { cause },
     );
   });
+
+  // setpriv arms --pdeathsig only just before it execs the command: until then the parent's
+  // death goes unnoticed. Resolve once the command runs, so a caller that dies at once (a
+  // crashing worker) still takes it down.
+  if (setpriv !== undefined && child.pid !== undefined) {
+    await waitUntilExecedPast(child.pid, realpathSync(setpriv), () => exitStatus !== undefined);
+  }
 
   const describeExit = (): string => {
     const status = exitStatus;
