@@ -1,5 +1,6 @@
 // Kubernetes Events (core/v1) recorded on the objects a service reports about.
-import type { CoreV1Api, V1ObjectReference } from "@kubernetes/client-node";
+import type { KubeClient } from "./client";
+import type { KubeEvent, KubeObjectReference } from "./types";
 
 /** Namespace where Events about cluster-scoped objects are recorded. */
 export const CLUSTER_EVENTS_NAMESPACE = "default";
@@ -7,7 +8,7 @@ export const CLUSTER_EVENTS_NAMESPACE = "default";
 /** One Event to record. */
 export interface KubeEventParams {
   /** The object the Event is about (kind, name, namespace for namespaced ones, uid). */
-  readonly involvedObject: V1ObjectReference;
+  readonly involvedObject: KubeObjectReference;
   /** Normal or Warning. */
   readonly type: "Normal" | "Warning";
   /** CamelCase machine-readable reason, e.g. `TemplateRenderFailed`. */
@@ -26,28 +27,34 @@ export interface KubeEventParams {
  * name. API failures are thrown to the caller, which usually logs and carries on: an Event is
  * a report, never a reason to stop.
  */
-export async function recordKubeEvent(core: CoreV1Api, params: KubeEventParams): Promise<string> {
+export async function recordKubeEvent(
+  client: KubeClient,
+  params: KubeEventParams,
+): Promise<string> {
   const namespace = params.involvedObject.namespace ?? CLUSTER_EVENTS_NAMESPACE;
-  const now = params.now ?? new Date();
-  const created = await core.createNamespacedEvent({
-    namespace,
-    body: {
-      apiVersion: "v1",
-      kind: "Event",
-      metadata: {
-        generateName: `${params.involvedObject.name ?? "object"}.`,
-        namespace,
-      },
-      involvedObject: params.involvedObject,
-      type: params.type,
-      reason: params.reason,
-      message: params.message,
-      source: { component: params.component },
-      reportingComponent: params.component,
-      firstTimestamp: now,
-      lastTimestamp: now,
-      count: 1,
+  // Whole seconds, as metav1.Time is serialised.
+  const now = (params.now ?? new Date()).toISOString().replace(/\.\d+Z$/, "Z");
+  const body: KubeEvent = {
+    apiVersion: "v1",
+    kind: "Event",
+    metadata: {
+      generateName: `${params.involvedObject.name ?? "object"}.`,
+      namespace,
     },
+    involvedObject: params.involvedObject,
+    type: params.type,
+    reason: params.reason,
+    message: params.message,
+    source: { component: params.component },
+    reportingComponent: params.component,
+    firstTimestamp: now,
+    lastTimestamp: now,
+    count: 1,
+  };
+  const created = await client.request<KubeEvent>({
+    method: "POST",
+    path: `/api/v1/namespaces/${encodeURIComponent(namespace)}/events`,
+    body,
   });
   return created.metadata?.name ?? "";
 }

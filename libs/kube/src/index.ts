@@ -1,6 +1,37 @@
-export { isKubeConflict, isKubeGone, isKubeNotFound, kubeStatusCode } from "./api-errors";
+export {
+  KubeApiError,
+  isKubeConflict,
+  isKubeGone,
+  isKubeNotFound,
+  kubeStatusCode,
+} from "./api-errors";
+export {
+  KUBE_MAX_RESPONSE_BYTES,
+  KUBE_REQUEST_TIMEOUT_MS,
+  PATCH_TYPES,
+  createKubeClient,
+  type KubeClient,
+  type KubeQuery,
+  type KubeRequest,
+  type KubeWatchEvent,
+  type KubeWatchRequest,
+} from "./client";
 export { CLUSTER_EVENTS_NAMESPACE, recordKubeEvent, type KubeEventParams } from "./events";
-export { loadKubeConfig, type KubeConnectionSettings } from "./kube-config";
+export {
+  INFORMER_RETRY_INITIAL_MS,
+  INFORMER_RETRY_MAX_MS,
+  createKubeInformer,
+  type KubeInformer,
+  type KubeInformerParams,
+} from "./informer";
+export {
+  KubeConfigError,
+  SERVICE_ACCOUNT_DIR,
+  TOKEN_FILE_REFRESH_MS,
+  loadKubeConnection,
+  type KubeConnection,
+  type KubeConnectionSettings,
+} from "./kube-config";
 export {
   DEFAULT_LEASE_DURATION_MS,
   DEFAULT_RENEW_DEADLINE_MS,
@@ -12,3 +43,4 @@ export {
   type LeaderElectionStatus,
   type LeaderElector,
 } from "./leader-election";
+export type * from "./types";

@@ -1,14 +1,24 @@
 import { CoreV1Api } from "@kubernetes/client-node";
 import { startKubeApiServer, type KubeApiServer } from "@meshid/testkit";
-import { isKubeConflict, isKubeGone, isKubeNotFound, kubeStatusCode } from "./api-errors";
+import {
+  KubeApiError,
+  isKubeConflict,
+  isKubeGone,
+  isKubeNotFound,
+  kubeStatusCode,
+} from "./api-errors";
+import { createKubeClient, type KubeClient } from "./client";
 import { CLUSTER_EVENTS_NAMESPACE, recordKubeEvent } from "./events";
 
 let kube: KubeApiServer;
+// client-node reads back what our client wrote: an independent check of the wire format.
 let core: CoreV1Api;
+let client: KubeClient;
 
 beforeAll(async () => {
   kube = await startKubeApiServer();
   core = kube.kubeConfig().makeApiClient(CoreV1Api);
+  client = createKubeClient({ kubeconfigYaml: kube.kubeConfigYaml() });
 });
 afterAll(async () => {
   await kube.stop();
@@ -17,7 +27,7 @@ afterAll(async () => {
 describe("recordKubeEvent", () => {
   it("records a Warning on a namespaced object in its namespace", async () => {
     kube.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "apps" } });
-    const name = await recordKubeEvent(core, {
+    const name = await recordKubeEvent(client, {
       involvedObject: { kind: "Pod", namespace: "apps", name: "web", uid: "u-1" },
       type: "Warning",
       reason: "MtlsModeIgnored",
@@ -34,7 +44,7 @@ describe("recordKubeEvent", () => {
   });
 
   it("records Events about cluster-scoped objects in the default namespace", async () => {
-    const name = await recordKubeEvent(core, {
+    const name = await recordKubeEvent(client, {
       involvedObject: { kind: "ClusterSPIFFEID", name: "broken", apiVersion: "meshid.io/v1alpha1" },
       type: "Warning",
       reason: "TemplateRenderFailed",
@@ -48,24 +58,30 @@ describe("recordKubeEvent", () => {
 
 describe("API error classification", () => {
   it("classifies 404 and 409 responses", async () => {
-    const notFound = await core
-      .readNamespacedConfigMap({ name: "missing", namespace: "default" })
+    const notFound = await client
+      .request({ path: "/api/v1/namespaces/default/configmaps/missing" })
       .catch((e: unknown) => e);
+    expect(notFound).toBeInstanceOf(KubeApiError);
+    expect((notFound as KubeApiError).reason).toBe("NotFound");
     expect(kubeStatusCode(notFound)).toBe(404);
     expect(isKubeNotFound(notFound)).toBe(true);
     expect(isKubeConflict(notFound)).toBe(false);
 
     const body = { metadata: { name: "twice", namespace: "default" }, data: { a: "1" } };
-    await core.createNamespacedConfigMap({ namespace: "default", body });
-    const conflict = await core
-      .createNamespacedConfigMap({ namespace: "default", body })
-      .catch((e: unknown) => e);
+    const path = "/api/v1/namespaces/default/configmaps";
+    await client.request({ method: "POST", path, body });
+    const conflict = await client.request({ method: "POST", path, body }).catch((e: unknown) => e);
     expect(isKubeConflict(conflict)).toBe(true);
   });
 
-  it("reads statusCode from watch errors and ignores non-API errors", () => {
+  it("reads client-node's codes, statusCode from watch errors, and ignores non-API errors", async () => {
+    const fromClientNode = await core
+      .readNamespacedConfigMap({ name: "missing", namespace: "default" })
+      .catch((e: unknown) => e);
+    expect(isKubeNotFound(fromClientNode)).toBe(true);
     expect(isKubeGone({ statusCode: 410 })).toBe(true);
     expect(kubeStatusCode(new Error("boom"))).toBeUndefined();
+    expect(kubeStatusCode(Object.assign(new Error("x"), { code: "ECONNREFUSED" }))).toBeUndefined();
     expect(kubeStatusCode(null)).toBeUndefined();
   });
 });

@@ -1,5 +1,6 @@
-import { CoordinationV1Api, type V1Lease } from "@kubernetes/client-node";
 import { startKubeApiServer, type KubeApiServer } from "@meshid/testkit";
+import { createKubeClient, type KubeClient } from "./client";
+import type { KubeLease } from "./types";
 import { createLeaderElector, type LeaderElector } from "./leader-election";
 
 jest.setTimeout(120_000);
@@ -36,23 +37,18 @@ interface Candidate {
 
 /** A candidate whose API calls all fail once `crashed` is set (a leader that froze or died). */
 function startCandidate(leaseName: string, identity: string): Candidate {
-  const api = kube.kubeConfig().makeApiClient(CoordinationV1Api);
+  const real = createKubeClient({ kubeconfigYaml: kube.kubeConfigYaml() });
   const candidate: Partial<Candidate> & { log: string[]; crashed: boolean } = {
     log: [],
     crashed: false,
   };
-  const guard = <T>(call: () => Promise<T>): Promise<T> =>
-    candidate.crashed ? Promise.reject(new Error("crashed")) : call();
-  const coordination = {
-    readNamespacedLease: (p: { name: string; namespace: string }) =>
-      guard(() => api.readNamespacedLease(p)),
-    createNamespacedLease: (p: { namespace: string; body: V1Lease }) =>
-      guard(() => api.createNamespacedLease(p)),
-    replaceNamespacedLease: (p: { name: string; namespace: string; body: V1Lease }) =>
-      guard(() => api.replaceNamespacedLease(p)),
-  } as unknown as CoordinationV1Api;
+  const client: KubeClient = {
+    ...real,
+    request: (req) =>
+      candidate.crashed ? Promise.reject(new Error("crashed")) : real.request(req),
+  };
   const elector = createLeaderElector({
-    coordination,
+    client,
     leaseName,
     leaseNamespace: "meshid",
     identity,
@@ -69,8 +65,8 @@ function startCandidate(leaseName: string, identity: string): Candidate {
   return started;
 }
 
-function lease(name: string): V1Lease | undefined {
-  return kube.get<V1Lease>({ kind: "Lease", name, namespace: "meshid" });
+function lease(name: string): KubeLease | undefined {
+  return kube.get<KubeLease>({ kind: "Lease", name, namespace: "meshid" });
 }
 
 describe("createLeaderElector", () => {
@@ -120,10 +116,10 @@ describe("createLeaderElector", () => {
   });
 
   it("leader election – rejects inconsistent timings", () => {
-    const coordination = kube.kubeConfig().makeApiClient(CoordinationV1Api);
+    const client = createKubeClient({ kubeconfigYaml: kube.kubeConfigYaml() });
     expect(() =>
       createLeaderElector({
-        coordination,
+        client,
         leaseName: "x",
         leaseNamespace: "meshid",
         identity: "a",

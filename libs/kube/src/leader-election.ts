@@ -1,8 +1,9 @@
 // Leader election on a coordination.k8s.io/v1 Lease, as client-go's leaderelection does it
-// (client-node 1.4 has none): candidates race to write themselves into the Lease with
+// (client-node has none): candidates race to write themselves into the Lease with
 // resourceVersion preconditions; the holder renews it; a standby takes over once the holder
 // has not renewed for a whole lease duration, as observed on the standby's own clock.
-import { V1MicroTime, type CoordinationV1Api, type V1Lease } from "@kubernetes/client-node";
+import type { KubeClient } from "./client";
+import type { KubeLease } from "./types";
 import { isKubeConflict, isKubeNotFound } from "./api-errors";
 
 /** Default lease duration: how long a standby waits after the last renewal (15 s). */
@@ -18,6 +19,11 @@ export interface LeaderElectionLogger {
   warn(obj: object, msg: string): void;
 }
 
+/** A metav1.MicroTime: RFC 3339 with microseconds, as client-go writes Lease times. */
+function microTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/Z$/, "000Z");
+}
+
 /** Time source of the elector; tests may pass a fake one. */
 export interface LeaderElectionClock {
   now(): number;
@@ -27,8 +33,8 @@ export interface LeaderElectionClock {
 
 /** Parameters of {@link createLeaderElector}. */
 export interface CreateLeaderElectorParams {
-  /** Client of the coordination.k8s.io/v1 API. */
-  readonly coordination: CoordinationV1Api;
+  /** The API client. */
+  readonly client: KubeClient;
   readonly leaseName: string;
   readonly leaseNamespace: string;
   /** This candidate's identity (holderIdentity), unique per replica, e.g. the pod name. */
@@ -117,20 +123,22 @@ export function createLeaderElector(params: CreateLeaderElectorParams): LeaderEl
   }
   const leaseDurationSeconds = Math.ceil(leaseDurationMs / 1000);
   const clock = params.clock ?? systemClock;
-  const { coordination, leaseName: name, leaseNamespace: namespace, identity, logger } = params;
+  const { client, leaseName: name, leaseNamespace: namespace, identity, logger } = params;
 
+  const leasesPath = `/apis/coordination.k8s.io/v1/namespaces/${encodeURIComponent(namespace)}/leases`;
+  const leasePath = `${leasesPath}/${encodeURIComponent(name)}`;
   let leading: AbortController | undefined;
   let terms = 0;
   let observedHolder: string | undefined;
   // The Lease as last read or written, and when (on our clock) its spec last changed: expiry
   // is judged from that local observation, never from the writer's timestamps (clock skew).
-  let observed: V1Lease | undefined;
+  let observed: KubeLease | undefined;
   let observedSpecKey = "";
   let observedAt = 0;
 
-  const observe = (lease: V1Lease): void => {
+  const observe = (lease: KubeLease): void => {
     const spec = lease.spec ?? {};
-    const key = `${spec.holderIdentity ?? ""}|${String(spec.renewTime?.valueOf() ?? "")}`;
+    const key = `${spec.holderIdentity ?? ""}|${spec.renewTime ?? ""}`;
     if (key !== observedSpecKey) {
       observedSpecKey = key;
       observedAt = clock.now();
@@ -143,8 +151,8 @@ export function createLeaderElector(params: CreateLeaderElectorParams): LeaderEl
     }
   };
 
-  const leaseBody = (base: V1Lease | undefined, acquiring: boolean): V1Lease => {
-    const now = new V1MicroTime(clock.now());
+  const leaseBody = (base: KubeLease | undefined, acquiring: boolean): KubeLease => {
+    const now = microTime(clock.now());
     const spec = base?.spec ?? {};
     const transitions = spec.leaseTransitions ?? 0;
     const changedHands = acquiring && (spec.holderIdentity ?? "") !== identity;
@@ -170,15 +178,16 @@ export function createLeaderElector(params: CreateLeaderElectorParams): LeaderEl
 
   /** One attempt to acquire or renew; true when this candidate holds the Lease afterwards. */
   const tryAcquireOrRenew = async (): Promise<boolean> => {
-    let current: V1Lease | undefined;
+    let current: KubeLease | undefined;
     try {
-      current = await coordination.readNamespacedLease({ name, namespace });
+      current = await client.request<KubeLease>({ path: leasePath });
     } catch (err) {
       if (!isKubeNotFound(err)) throw err;
     }
     if (current === undefined) {
-      const created = await coordination.createNamespacedLease({
-        namespace,
+      const created = await client.request<KubeLease>({
+        method: "POST",
+        path: leasesPath,
         body: leaseBody(undefined, true),
       });
       observe(created);
@@ -189,9 +198,9 @@ export function createLeaderElector(params: CreateLeaderElectorParams): LeaderEl
     const held = holder !== "" && holder !== identity;
     const durationMs = (current.spec?.leaseDurationSeconds ?? leaseDurationSeconds) * 1000;
     if (held && observedAt + durationMs > clock.now()) return false;
-    const written = await coordination.replaceNamespacedLease({
-      name,
-      namespace,
+    const written = await client.request<KubeLease>({
+      method: "PUT",
+      path: leasePath,
       body: leaseBody(current, true),
     });
     observe(written);
@@ -215,7 +224,7 @@ export function createLeaderElector(params: CreateLeaderElectorParams): LeaderEl
     try {
       const body = leaseBody(observed, false);
       body.spec = { ...body.spec, holderIdentity: "", leaseDurationSeconds: 1 };
-      await coordination.replaceNamespacedLease({ name, namespace, body });
+      await client.request({ method: "PUT", path: leasePath, body });
       logger?.info({ lease: `${namespace}/${name}`, identity }, "lease released");
     } catch (err) {
       logger?.warn({ lease: `${namespace}/${name}`, err: errorText(err) }, "lease release failed");
