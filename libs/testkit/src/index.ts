@@ -1,4 +1,5 @@
 export { getFreePort } from "./ports";
+export { SERVICE_NODE_FLAGS } from "./service-node-flags";
 export { createTempDir, type TempDir } from "./temp-dir";
 export {
   COMMON_BINARY_DIRS,

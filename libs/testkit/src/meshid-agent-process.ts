@@ -8,6 +8,7 @@ import { MeshidError } from "@meshid/errors";
 import { stringify } from "yaml";
 import type { MeshidCaProcess } from "./meshid-ca-process";
 import { getFreePort } from "./ports";
+import { SERVICE_NODE_FLAGS } from "./service-node-flags";
 import { spawnManaged, type ManagedProcess, type ProcessExit } from "./process";
 import { createTempDir, type TempDir } from "./temp-dir";
 
@@ -142,11 +143,15 @@ export async function startMeshidAgent(
 
     let agentId = "";
     const launch = async (): Promise<void> => {
-      const p = await spawnManaged(process.execPath, [main, "--config", configFile], {
-        name: "meshid-agent",
-        env: cleanAgentEnv(),
-        outputLimitChars: 200_000,
-      });
+      const p = await spawnManaged(
+        process.execPath,
+        [...SERVICE_NODE_FLAGS, main, "--config", configFile],
+        {
+          name: "meshid-agent",
+          env: cleanAgentEnv(),
+          outputLimitChars: 200_000,
+        },
+      );
       proc = p;
       try {
         const match = await p.waitForOutput(SERVING_LINE, {

@@ -14,6 +14,7 @@ import {
 } from "nice-grpc";
 import { stringify } from "yaml";
 import { getFreePort } from "./ports";
+import { SERVICE_NODE_FLAGS } from "./service-node-flags";
 import { spawnManaged, type ManagedProcess, type ProcessExit } from "./process";
 import { createTempDir, type TempDir } from "./temp-dir";
 
@@ -186,11 +187,15 @@ export async function startMeshidCa(params: StartMeshidCaParams = {}): Promise<M
   };
 
   const launch = async (): Promise<void> => {
-    const p = await spawnManaged(process.execPath, [main, "--config", configFile], {
-      name: "meshid-ca",
-      env: cleanCaEnv(),
-      outputLimitChars: 200_000,
-    });
+    const p = await spawnManaged(
+      process.execPath,
+      [...SERVICE_NODE_FLAGS, main, "--config", configFile],
+      {
+        name: "meshid-ca",
+        env: cleanCaEnv(),
+        outputLimitChars: 200_000,
+      },
+    );
     proc = p;
     try {
       await p.waitForOutput(/"msg":"ca listening"/, {

@@ -15,6 +15,7 @@ import {
   type WaitParams,
 } from "./process";
 import { createTempDir, type TempDir } from "./temp-dir";
+import { SERVICE_NODE_FLAGS } from "./service-node-flags";
 
 /** Root of the monorepo; resolves the same from `src/` and `dist/` of the testkit. */
 const REPO_ROOT = join(__dirname, "..", "..", "..");
@@ -198,7 +199,7 @@ export async function startMeshidService(
     await writeFile(configFile, stringify(config), { mode: 0o600 });
     const p = await spawnManaged(
       process.execPath,
-      [main, "--config", configFile, ...(params.args ?? [])],
+      [...SERVICE_NODE_FLAGS, main, "--config", configFile, ...(params.args ?? [])],
       {
         name,
         env: serviceEnv(service, params.env),

@@ -10,6 +10,7 @@ import {
   requireBinary,
   runCommand,
   spawnManaged,
+  SERVICE_NODE_FLAGS,
   startMeshidService,
   waitForPort,
   type ManagedProcess,
@@ -571,6 +572,7 @@ export async function startLocalMesh(params: StartLocalMeshParams): Promise<Loca
         );
         if (asRoot) await chownTree(home, uid, gid);
         sidecar = await spawnAs(`sidecar-${name}`, uid, gid, [
+          ...SERVICE_NODE_FLAGS,
           meshidServiceMain("sidecar"),
           "--config",
           configFile,

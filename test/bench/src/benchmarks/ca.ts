@@ -26,6 +26,7 @@ import { meshidCaV1, type meshidTypesV1 } from "@meshid/proto";
 import {
   createTempDir,
   getFreePort,
+  SERVICE_NODE_FLAGS,
   spawnManaged,
   startNatsServer,
   type ManagedProcess,
@@ -334,12 +335,16 @@ export const benchmark: Benchmark = {
         if (!k.startsWith("MESHID_CA_") && !k.startsWith("OTEL_")) env[k] = v;
       }
       ctx.progress(`starting the CA (${CA_MAIN})`);
-      ca = await spawnManaged(process.execPath, [...nodeArgs, CA_MAIN, "--config", configFile], {
-        name: "meshid-ca",
-        env,
-        // The CA writes its profile on a graceful exit.
-        orphanSignal: "SIGTERM",
-      });
+      ca = await spawnManaged(
+        process.execPath,
+        [...SERVICE_NODE_FLAGS, ...nodeArgs, CA_MAIN, "--config", configFile],
+        {
+          name: "meshid-ca",
+          env,
+          // The CA writes its profile on a graceful exit.
+          orphanSignal: "SIGTERM",
+        },
+      );
       await waitReady(`http://127.0.0.1:${opsPort}`, ca, 30_000);
 
       admin = adminClients(adminSocketPath);

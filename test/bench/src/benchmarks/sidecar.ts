@@ -12,6 +12,7 @@ import { connect } from "node:tls";
 import {
   createTempDir,
   getFreePort,
+  SERVICE_NODE_FLAGS,
   spawnManaged,
   startMeshidAgent,
   startMeshidCa,
@@ -182,11 +183,15 @@ export async function runSidecarBenchmark(
       }),
     );
     ctx.progress("starting the sidecar");
-    sidecar = await spawnManaged(process.execPath, [SIDECAR_MAIN, "--config", configFile], {
-      name: "meshid-sidecar",
-      env: { ...cleanEnv(), SPIFFE_ENDPOINT_SOCKET: `unix://${socketPath}` },
-      outputLimitChars: 100_000,
-    });
+    sidecar = await spawnManaged(
+      process.execPath,
+      [...SERVICE_NODE_FLAGS, SIDECAR_MAIN, "--config", configFile],
+      {
+        name: "meshid-sidecar",
+        env: { ...cleanEnv(), SPIFFE_ENDPOINT_SOCKET: `unix://${socketPath}` },
+        outputLimitChars: 100_000,
+      },
+    );
 
     // Our own stream: when it sees a serial, the agent has just streamed it to every watcher.
     const seenAt = new Map<string, number>();
