@@ -9,6 +9,11 @@ import { LogKeys } from "./log-keys";
 import { createNoopLogger, type Logger } from "./logger";
 import { startOpsServer, type MetricsHandler, type OpsServer } from "./ops-server";
 
+// Stable semantic-convention keys, spelled out: @opentelemetry/semantic-conventions is ≈ 400 KB
+// of source to load for two strings.
+const ATTR_SERVICE_NAME = "service.name";
+const ATTR_SERVICE_VERSION = "service.version";
+
 /** Content type of the Prometheus text exposition format. */
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8";
 
@@ -165,21 +170,17 @@ export async function startTelemetry(params: StartTelemetryParams): Promise<Tele
   // loads every exporter, propagator and the logs SDK whether used or not (≈ 29 MiB RSS and
   // 0.6 s of start-up in every service, measured in docs/architecture.md "Memory").
   const [
-    { NodeTracerProvider },
     { AsyncLocalStorageContextManager },
     sdkMetrics,
     { W3CTraceContextPropagator },
     prometheus,
     resources,
-    semconv,
   ] = await Promise.all([
-    import("@opentelemetry/sdk-trace-node"),
     import("@opentelemetry/context-async-hooks"),
     import("@opentelemetry/sdk-metrics"),
     import("@opentelemetry/core"),
     import("@opentelemetry/exporter-prometheus"),
     import("@opentelemetry/resources"),
-    import("@opentelemetry/semantic-conventions"),
   ]);
 
   let handler: MetricsHandler | undefined;
@@ -209,10 +210,10 @@ export async function startTelemetry(params: StartTelemetryParams): Promise<Tele
     )
     .merge(
       resources.resourceFromAttributes({
-        [semconv.ATTR_SERVICE_NAME]: params.serviceName,
+        [ATTR_SERVICE_NAME]: params.serviceName,
         ...(params.serviceVersion === undefined
           ? {}
-          : { [semconv.ATTR_SERVICE_VERSION]: params.serviceVersion }),
+          : { [ATTR_SERVICE_VERSION]: params.serviceVersion }),
       }),
     );
   if (params.logger !== undefined) {
@@ -223,7 +224,12 @@ export async function startTelemetry(params: StartTelemetryParams): Promise<Tele
   }
   const providers: Providers = {
     tracer:
-      spanProcessors.length > 0 ? new NodeTracerProvider({ resource, spanProcessors }) : undefined,
+      spanProcessors.length > 0
+        ? new (await import("@opentelemetry/sdk-trace-node")).NodeTracerProvider({
+            resource,
+            spanProcessors,
+          })
+        : undefined,
     meter: new sdkMetrics.MeterProvider({
       resource,
       readers: reader === undefined ? [] : [reader],
