@@ -2,8 +2,12 @@
 // reports template problems, publishes registration events), driven by Lease leader election
 // so that only one replica writes; and the graceful stop in reverse order.
 import { hostname } from "node:os";
-import { CoordinationV1Api, type KubeConfig } from "@kubernetes/client-node";
-import { createLeaderElector, loadKubeConfig, type LeaderElector } from "@meshid/kube";
+import {
+  createKubeClient,
+  createLeaderElector,
+  type KubeClient,
+  type LeaderElector,
+} from "@meshid/kube";
 import { parseSpiffeId } from "@meshid/spiffe";
 import { getMeter, LogKeys, type Logger } from "@meshid/telemetry";
 import { createWorkloadX509Source, type WorkloadX509Source } from "@meshid/workload-api";
@@ -23,12 +27,18 @@ import {
 } from "./domain/reconciler";
 import type { ClusterView, Clock, EntryClient, RegistrationEvents } from "./ports";
 
+/** User-Agent of the registrar's Kubernetes API requests (shows in the API server's audit log). */
+export const REGISTRAR_USER_AGENT = "meshid-registrar";
+
 /** Parameters of {@link startRegistrar}. */
 export interface StartRegistrarParams {
   readonly config: RegistrarConfig;
   readonly logger: Logger;
-  /** Default: from `config.kubeconfigFile`, or in-cluster. */
-  readonly kubeConfig?: KubeConfig;
+  /**
+   * The Kubernetes API client; the caller owns it (the registrar does not close it). Default:
+   * one made from `config.kubeconfigFile`, or in-cluster, and closed when the registrar stops.
+   */
+  readonly kubeClient?: KubeClient;
   /** Default: the gRPC client of `config.ca`. */
   readonly entryClient?: EntryClient;
   readonly clock?: Clock;
@@ -132,6 +142,7 @@ export async function startRegistrar(params: StartRegistrarParams): Promise<Runn
   let elector: LeaderElector | undefined;
   let leading = false;
   let entryClient: EntryClient | undefined = params.entryClient;
+  let ownKubeClient: KubeClient | undefined;
   let svidSource: WorkloadX509Source | undefined;
   let stopped: Promise<void> | undefined;
 
@@ -143,6 +154,7 @@ export async function startRegistrar(params: StartRegistrarParams): Promise<Runn
       await watchers?.stop().catch(() => undefined);
       await nats?.close().catch(() => undefined);
       entryClient?.close();
+      ownKubeClient?.close();
       svidSource?.close();
       logger.info("registrar stopped");
     })();
@@ -150,7 +162,12 @@ export async function startRegistrar(params: StartRegistrarParams): Promise<Runn
   };
 
   try {
-    const kubeConfig = params.kubeConfig ?? loadKubeConfig(config);
+    const kubeClient =
+      params.kubeClient ??
+      (ownKubeClient = createKubeClient(
+        config.kubeconfigFile === undefined ? {} : { kubeconfigFile: config.kubeconfigFile },
+        { userAgent: REGISTRAR_USER_AGENT },
+      ));
     entryClient ??= await connectCa(config, logger, stopping.signal, (source) => {
       svidSource = source;
     });
@@ -176,7 +193,7 @@ export async function startRegistrar(params: StartRegistrarParams): Promise<Runn
       cluster: view,
       entries: entryClient,
       events: nats ?? noEvents,
-      problems: createKubeTemplateReporter({ kubeConfig, logger }),
+      problems: createKubeTemplateReporter({ client: kubeClient, logger }),
       selection: {
         injectLabels: config.injectLabels,
         injectAnnotations: config.injectAnnotations,
@@ -190,7 +207,7 @@ export async function startRegistrar(params: StartRegistrarParams): Promise<Runn
       logger,
     });
     watchers = await startClusterWatchers({
-      kubeConfig,
+      client: kubeClient,
       handlers: {
         podChanged: (uid, ref) => reconciler.podChanged(uid, ref),
         allChanged: () => reconciler.requestFull(),
@@ -216,7 +233,7 @@ export async function startRegistrar(params: StartRegistrarParams): Promise<Runn
     if (config.leaderElection.enabled) {
       const le = config.leaderElection;
       elector = createLeaderElector({
-        coordination: kubeConfig.makeApiClient(CoordinationV1Api),
+        client: kubeClient,
         leaseName: le.leaseName,
         leaseNamespace: le.leaseNamespace,
         identity,

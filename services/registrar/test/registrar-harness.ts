@@ -3,6 +3,7 @@
 // in-process with startRegistrar.
 import { randomUUID } from "node:crypto";
 import { CoreV1Api, CustomObjectsApi, type V1Pod } from "@kubernetes/client-node";
+import { createKubeClient, type KubeClient } from "@meshid/kube";
 import type { meshidTypesV1 } from "@meshid/proto";
 import { createMemoryLogger, type MemoryLogger } from "@meshid/telemetry";
 import {
@@ -57,8 +58,11 @@ export interface RegistrarWorld {
   readonly kube: KubeApiServer;
   readonly ca: MeshidCaProcess;
   readonly admin: MeshidCaAdminClients;
+  /** client-node, as an independent client to set up and read objects (cross-checks ours). */
   readonly core: CoreV1Api;
   readonly custom: CustomObjectsApi;
+  /** The @meshid/kube client the in-process registrars use. */
+  readonly kubeClient: KubeClient;
   /** Node name → UID of the nodes created by {@link RegistrarWorld.addNode}. */
   readonly nodeUids: Map<string, string>;
   addNode(name: string): string;
@@ -106,6 +110,7 @@ export async function startRegistrarWorld(
   const kc = kube.kubeConfig();
   const core = kc.makeApiClient(CoreV1Api);
   const custom = kc.makeApiClient(CustomObjectsApi);
+  const kubeClient = createKubeClient({ kubeconfigYaml: kube.kubeConfigYaml() });
   const nodeUids = new Map<string, string>();
   const registrars: RunningRegistrar[] = [];
   kube.apply({ apiVersion: "v1", kind: "Namespace", metadata: { name: "meshid" } });
@@ -116,6 +121,7 @@ export async function startRegistrarWorld(
     admin,
     core,
     custom,
+    kubeClient,
     nodeUids,
     addNode(name) {
       const uid = randomUUID();
@@ -187,12 +193,13 @@ export async function startRegistrarWorld(
         ...overrides,
       });
       const log = createMemoryLogger({ service: "registrar", level: "debug" });
-      const registrar = await startRegistrar({ config, logger: log.logger, kubeConfig: kc });
+      const registrar = await startRegistrar({ config, logger: log.logger, kubeClient });
       registrars.push(registrar);
       return { registrar, config, log };
     },
     async stop() {
       await Promise.allSettled(registrars.map((r) => r.stop()));
+      kubeClient.close();
       admin.close();
       await Promise.allSettled([ca.stop(), kube.stop()]);
     },

@@ -1,10 +1,11 @@
-// The meshid-registrar process (dist/main.js; build it first): config errors exit 2; two
-// replicas elect one leader through a Lease, only it writes; SIGKILL of the leader → the
-// standby takes over and keeps reconciling; SIGTERM releases the Lease.
+// The meshid-registrar process (dist/main.js; build it first): config errors exit 2; no
+// kubeconfig outside a pod exits 1 naming the cause; two replicas elect one leader through a
+// Lease, only it writes; SIGKILL of the leader → the standby takes over and keeps
+// reconciling; SIGTERM releases the Lease.
 import { existsSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { V1Lease } from "@kubernetes/client-node";
+import type { KubeLease } from "@meshid/kube";
 import {
   createTempDir,
   getFreePort,
@@ -87,7 +88,7 @@ async function startReplica(identity: string): Promise<Replica> {
 }
 
 function holder(): string | undefined {
-  return world.kube.get<V1Lease>({ kind: "Lease", name: "meshid-registrar", namespace: "meshid" })
+  return world.kube.get<KubeLease>({ kind: "Lease", name: "meshid-registrar", namespace: "meshid" })
     ?.spec?.holderIdentity;
 }
 
@@ -109,6 +110,29 @@ describe("registrar process", () => {
     expect(result.stderr).toMatch(/clusterName/);
     expect(result.stderr).toMatch(/ca/);
     expect(result.stderr).toMatch(/resyncInterval/);
+  });
+
+  it("registrar process – without a kubeconfig outside a pod start-up fails and says why", async () => {
+    const opsPort = await getFreePort();
+    const configFile = join(dir.path, "no-kube.yaml");
+    await writeFile(
+      configFile,
+      JSON.stringify({
+        trustDomain: world.ca.trustDomain,
+        clusterName: CLUSTER,
+        ca: { adminSocketPath: world.ca.adminSocketPath },
+        ops: { listen: `127.0.0.1:${opsPort}` },
+      }),
+      { mode: 0o600 },
+    );
+    const env = cleanEnv();
+    delete env.KUBERNETES_SERVICE_HOST;
+    delete env.KUBERNETES_SERVICE_PORT;
+    const result = await runCommand(process.execPath, [REGISTRAR_MAIN, "--config", configFile], {
+      env,
+    });
+    expect(result.code).toBe(1);
+    expect(`${result.stdout}${result.stderr}`).toMatch(/KUBERNETES_SERVICE_HOST is unset/);
   });
 
   it("registrar process – one of two replicas writes; SIGKILL hands over; SIGTERM releases", async () => {

@@ -1,3 +1,4 @@
+import { createKubeClient, type KubeClient } from "@meshid/kube";
 import { createMemoryLogger } from "@meshid/telemetry";
 import { startKubeApiServer, type KubeApiServer } from "@meshid/testkit";
 import { DEFAULT_TEMPLATE_NAME } from "../domain/cluster-spiffe-id";
@@ -10,10 +11,13 @@ import {
 jest.setTimeout(60_000);
 
 let kube: KubeApiServer;
+let client: KubeClient;
 beforeAll(async () => {
   kube = await startKubeApiServer();
+  client = createKubeClient({ kubeconfigYaml: kube.kubeConfigYaml() });
 });
 afterAll(async () => {
+  client.close();
   await kube.stop();
 });
 
@@ -29,7 +33,7 @@ describe("createKubeTemplateReporter", () => {
   it("template reporter – one Warning Event per distinct problem, capped per resource", async () => {
     const log = createMemoryLogger();
     const reporter = createKubeTemplateReporter({
-      kubeConfig: kube.kubeConfig(),
+      client,
       logger: log.logger,
     });
     const problem = {

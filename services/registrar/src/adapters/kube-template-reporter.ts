@@ -1,7 +1,6 @@
 // Reports unusable ClusterSPIFFEIDs and failed renderings: a Warning Event
 // `TemplateRenderFailed` on the resource, a log line and a metric, once per distinct problem.
-import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
-import { recordKubeEvent } from "@meshid/kube";
+import { recordKubeEvent, type KubeClient } from "@meshid/kube";
 import { LogKeys, getMeter, type Logger } from "@meshid/telemetry";
 import {
   CLUSTER_SPIFFE_ID_API_VERSION,
@@ -26,7 +25,8 @@ export const MAX_EVENTS_PER_TEMPLATE = 20;
 
 /** Parameters of {@link createKubeTemplateReporter}. */
 export interface CreateKubeTemplateReporterParams {
-  readonly kubeConfig: KubeConfig;
+  /** The API client the Events are recorded with; the caller owns it. */
+  readonly client: KubeClient;
   readonly logger: Logger;
 }
 
@@ -38,7 +38,6 @@ export interface CreateKubeTemplateReporterParams {
 export function createKubeTemplateReporter(
   params: CreateKubeTemplateReporterParams,
 ): TemplateProblemReporter {
-  const core = params.kubeConfig.makeApiClient(CoreV1Api);
   const counter = getMeter("@meshid/registrar").createCounter(TEMPLATE_PROBLEMS_METRIC, {
     description: "Distinct ClusterSPIFFEID problems reported (Event + log)",
   });
@@ -63,7 +62,7 @@ export function createKubeTemplateReporter(
       const recorded = eventsPerTemplate.get(resource) ?? 0;
       if (recorded >= MAX_EVENTS_PER_TEMPLATE) return;
       eventsPerTemplate.set(resource, recorded + 1);
-      recordKubeEvent(core, {
+      recordKubeEvent(params.client, {
         involvedObject: {
           apiVersion: CLUSTER_SPIFFE_ID_API_VERSION,
           kind: CLUSTER_SPIFFE_ID_KIND,

@@ -1,17 +1,15 @@
-// The registrar's view of the cluster, kept by client-node informers (list + watch from the
-// last resourceVersion; a 410 Gone makes the informer re-list): pods, nodes, namespaces,
-// Services and ClusterSPIFFEIDs. Each change is handed on as the pods it affects, or as "all".
+// The registrar's view of the cluster, kept by @meshid/kube informers (list + watch from the
+// last resourceVersion; a 410 Gone makes the informer re-list, other failures re-list after a
+// capped, doubling backoff): pods, nodes, namespaces, Services and ClusterSPIFFEIDs. Each
+// change is handed on as the pods it affects, or as "all".
 import {
-  CoreV1Api,
-  CustomObjectsApi,
-  makeInformer,
-  type Informer,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-  type ObjectCache,
-} from "@kubernetes/client-node";
-import { isKubeNotFound } from "@meshid/kube";
+  createKubeInformer,
+  isKubeNotFound,
+  type KubeClient,
+  type KubeInformer,
+  type KubeList,
+  type KubeObject,
+} from "@meshid/kube";
 import { LogKeys, getMeter, type Logger } from "@meshid/telemetry";
 import {
   CLUSTER_SPIFFE_ID_API_VERSION,
@@ -30,7 +28,8 @@ import type { ClusterView, PodRef, TemplateProblem } from "../ports";
 
 /** First delay before restarting a failed watch (500 ms); doubles up to 30 s. */
 export const WATCH_RETRY_INITIAL_MS = 500;
-const WATCH_RETRY_MAX_MS = 30_000;
+/** Longest delay between restarts of a failing watch (30 s). */
+export const WATCH_RETRY_MAX_MS = 30_000;
 /** Counter of API objects the registrar could not use. */
 export const MALFORMED_OBJECTS_METRIC = "meshid_registrar_malformed_objects_total";
 /** Counter of informer failures (each is followed by a restart). */
@@ -46,7 +45,8 @@ export interface ClusterWatchHandlers {
 
 /** Parameters of {@link startClusterWatchers}. */
 export interface StartClusterWatchersParams {
-  readonly kubeConfig: KubeConfig;
+  /** The API client; the caller owns it (closes it after `stop()`). */
+  readonly client: KubeClient;
   readonly handlers: ClusterWatchHandlers;
   readonly logger: Logger;
   /** Default {@link WATCH_RETRY_INITIAL_MS}. */
@@ -61,15 +61,21 @@ export interface ClusterWatchers extends ClusterView {
   stop(): Promise<void>;
 }
 
-type Obj = KubernetesObject;
+type Obj = KubeObject;
 
 interface WatchSpec {
   readonly name: string;
+  /** Collection path of the list and the watch. */
   readonly path: string;
-  readonly list: () => Promise<KubernetesListObject<Obj>>;
+  /** Replaces the informer's plain list (the CRD's: a missing CRD is an empty list). */
+  readonly list?: (signal: AbortSignal) => Promise<KubeList<Obj>>;
   readonly upsert: (obj: Obj) => void;
   readonly remove: (obj: Obj) => void;
 }
+
+/** Collection path of the (cluster-scoped) ClusterSPIFFEIDs. */
+const CLUSTER_SPIFFE_IDS_PATH =
+  `/apis/${CLUSTER_SPIFFE_ID_API_VERSION}/${CLUSTER_SPIFFE_ID_PLURAL}` as const;
 
 function nsNameKey(namespace: string | undefined, name: string | undefined): string {
   return `${namespace ?? ""}/${name ?? ""}`;
@@ -82,9 +88,7 @@ function nsNameKey(namespace: string | undefined, name: string | undefined): str
 export async function startClusterWatchers(
   params: StartClusterWatchersParams,
 ): Promise<ClusterWatchers> {
-  const { kubeConfig, handlers, logger } = params;
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  const custom = kubeConfig.makeApiClient(CustomObjectsApi);
+  const { client, handlers, logger } = params;
   const meter = getMeter("@meshid/registrar");
   const malformed = meter.createCounter(MALFORMED_OBJECTS_METRIC, {
     description: "Kubernetes objects the registrar could not use",
@@ -143,7 +147,6 @@ export async function startClusterWatchers(
     {
       name: "pods",
       path: "/api/v1/pods",
-      list: () => core.listPodForAllNamespaces(),
       upsert: (obj) => {
         const pod = podInfoFromObject(obj);
         if (typeof pod === "string") return skipMalformed("Pod", obj, pod);
@@ -176,7 +179,6 @@ export async function startClusterWatchers(
     {
       name: "nodes",
       path: "/api/v1/nodes",
-      list: () => core.listNode(),
       upsert: (obj) => {
         const node = nodeInfoFromObject(obj);
         if (typeof node === "string") return skipMalformed("Node", obj, node);
@@ -194,7 +196,6 @@ export async function startClusterWatchers(
     {
       name: "namespaces",
       path: "/api/v1/namespaces",
-      list: () => core.listNamespace(),
       upsert: (obj) => {
         const ns = namespaceInfoFromObject(obj);
         if (typeof ns === "string") return skipMalformed("Namespace", obj, ns);
@@ -212,7 +213,6 @@ export async function startClusterWatchers(
     {
       name: "services",
       path: "/api/v1/services",
-      list: () => core.listServiceForAllNamespaces(),
       upsert: (obj) => {
         const svc = serviceInfoFromObject(obj);
         if (typeof svc === "string") return skipMalformed("Service", obj, svc);
@@ -234,15 +234,10 @@ export async function startClusterWatchers(
     },
     {
       name: CLUSTER_SPIFFE_ID_PLURAL,
-      path: `/apis/${CLUSTER_SPIFFE_ID_API_VERSION}/${CLUSTER_SPIFFE_ID_PLURAL}`,
-      list: async () => {
-        const [group = "", version = ""] = CLUSTER_SPIFFE_ID_API_VERSION.split("/");
+      path: CLUSTER_SPIFFE_IDS_PATH,
+      list: async (signal) => {
         try {
-          return (await custom.listClusterCustomObject({
-            group,
-            version,
-            plural: CLUSTER_SPIFFE_ID_PLURAL,
-          })) as KubernetesListObject<Obj>;
+          return await client.request<KubeList<Obj>>({ path: CLUSTER_SPIFFE_IDS_PATH, signal });
         } catch (err) {
           // Without the CRD there are no templates: register with the default rather than
           // wait forever; the informer keeps retrying and picks the CRD up once installed.
@@ -279,43 +274,37 @@ export async function startClusterWatchers(
     },
   ];
 
-  const informers: (Informer<Obj> & ObjectCache<Obj>)[] = [];
-  const timers = new Set<NodeJS.Timeout>();
+  const informers: KubeInformer<Obj>[] = [];
   let stopped = false;
 
   const startOne = (spec: WatchSpec): Promise<void> => {
-    let retryMs = params.retryInitialMs ?? WATCH_RETRY_INITIAL_MS;
-    const list = async (): Promise<KubernetesListObject<Obj>> => {
-      const result = await spec.list();
-      listCounts[spec.name] = (listCounts[spec.name] ?? 0) + 1;
-      synced.add(spec.name);
-      retryMs = params.retryInitialMs ?? WATCH_RETRY_INITIAL_MS;
-      return result;
-    };
-    const informer = makeInformer<Obj>(kubeConfig, spec.path, list);
-    informers.push(informer);
-    informer.on("add", spec.upsert);
-    informer.on("update", spec.upsert);
-    informer.on("delete", spec.remove);
-    informer.on("error", (err: unknown) => {
-      if (stopped) return;
-      watchErrors.add(1, { resource: spec.name });
-      logger.warn(
-        {
-          resource: spec.name,
-          [LogKeys.err]: err instanceof Error ? err.message : String(err),
-          retryInMs: retryMs,
-        },
-        "watch failed: restarting",
-      );
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        if (!stopped) informer.start().catch(() => undefined);
-      }, retryMs);
-      timers.add(timer);
-      retryMs = Math.min(retryMs * 2, WATCH_RETRY_MAX_MS);
+    const informer = createKubeInformer<Obj>({
+      client,
+      path: spec.path,
+      ...(spec.list === undefined ? {} : { list: spec.list }),
+      onUpsert: spec.upsert,
+      onDelete: spec.remove,
+      onListed: () => {
+        listCounts[spec.name] = (listCounts[spec.name] ?? 0) + 1;
+        synced.add(spec.name);
+      },
+      onError: (err, retryInMs) => {
+        if (stopped) return;
+        watchErrors.add(1, { resource: spec.name });
+        logger.warn(
+          {
+            resource: spec.name,
+            [LogKeys.err]: err instanceof Error ? err.message : String(err),
+            retryInMs,
+          },
+          "watch failed: restarting",
+        );
+      },
+      retryInitialMs: params.retryInitialMs ?? WATCH_RETRY_INITIAL_MS,
+      retryMaxMs: WATCH_RETRY_MAX_MS,
     });
-    return informer.start().catch(() => undefined);
+    informers.push(informer);
+    return informer.start();
   };
 
   await Promise.all(specs.map(startOne));
@@ -342,8 +331,6 @@ export async function startClusterWatchers(
     listCounts: () => ({ ...listCounts }),
     async stop() {
       stopped = true;
-      for (const timer of timers) clearTimeout(timer);
-      timers.clear();
       await Promise.all(informers.map((i) => i.stop()));
     },
   };
