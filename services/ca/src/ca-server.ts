@@ -3,7 +3,6 @@
 import { chmod, mkdir, stat } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
-import { KubeConfig } from "@kubernetes/client-node";
 import { MeshidError } from "@meshid/errors";
 import {
   createEventPublisher,
@@ -20,6 +19,7 @@ import {
   type MutableSvidSource,
   type TlsMaterial,
 } from "@meshid/grpc-kit";
+import { createKubeClient, type KubeClient } from "@meshid/kube";
 import { certificatesToPem, exportPkcs8Pem, generateKeyPair, isKeyType } from "@meshid/pki";
 import { meshidCaV1 } from "@meshid/proto";
 import { SpiffeId, bundleToPem } from "@meshid/spiffe";
@@ -149,18 +149,37 @@ async function ensurePrivateDirectory(dir: string): Promise<void> {
   }
 }
 
+/** A Kubernetes client for one psat cluster: its kubeconfig file, else the pod's account. */
+function psatClusterClient(cluster: CaConfig["psatClusters"][number]): KubeClient {
+  try {
+    return createKubeClient(
+      cluster.kubeconfigFile === undefined ? {} : { kubeconfigFile: cluster.kubeconfigFile },
+      { userAgent: "meshid-ca" },
+    );
+  } catch (err) {
+    throw new MeshidError(
+      "failed_precondition",
+      "ca.config.psat_cluster",
+      `psat cluster "${cluster.name}": no usable Kubernetes API connection: ${
+        err instanceof Error ? err.message : String(err)
+      }`,
+      { cause: err },
+    );
+  }
+}
+
 function buildTokenReviewers(
   config: CaConfig,
   overrides: ReadonlyMap<string, TokenReviewer> | undefined,
+  onClient: (client: KubeClient) => void,
 ): Map<string, PsatClusterConfig> {
   const clusters = new Map<string, PsatClusterConfig>();
   for (const cluster of config.psatClusters) {
     let reviewer = overrides?.get(cluster.name);
     if (reviewer === undefined) {
-      const kubeConfig = new KubeConfig();
-      if (cluster.kubeconfigFile === undefined) kubeConfig.loadFromCluster();
-      else kubeConfig.loadFromFile(cluster.kubeconfigFile);
-      reviewer = createKubeTokenReviewer({ kubeConfig });
+      const client = psatClusterClient(cluster);
+      onClient(client);
+      reviewer = createKubeTokenReviewer({ client });
     }
     clusters.set(cluster.name, {
       reviewer,
@@ -303,7 +322,9 @@ export async function startCaServer(params: StartCaServerParams): Promise<Runnin
       trustDomain: config.trustDomain,
       store,
       authority,
-      tokenReviewers: buildTokenReviewers(config, params.tokenReviewers),
+      tokenReviewers: buildTokenReviewers(config, params.tokenReviewers, (client) => {
+        stack.defer(() => client.close());
+      }),
       events,
       clock,
       logger,

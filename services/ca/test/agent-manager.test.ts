@@ -3,6 +3,7 @@
 import type { MeshidError } from "@meshid/errors";
 import { formatSelector, parseSpiffeId } from "@meshid/spiffe";
 import { createNoopLogger } from "@meshid/telemetry";
+import { createKubeClient, type KubeClient } from "@meshid/kube";
 import { startKubeApiServer, type KubeApiServer } from "@meshid/testkit";
 import { createKubeTokenReviewer } from "../src/adapters/kube-token-reviewer";
 import { createSqliteDatastore } from "../src/adapters/sqlite-datastore";
@@ -31,6 +32,7 @@ const NODE2_UID = "6f1c2d3e-0000-4000-8000-000000000002";
 
 describe("AgentManager", () => {
   let kube: KubeApiServer;
+  let kubeClient: KubeClient;
   let store: Datastore;
   let authority: TestAuthority;
   let events: RecordingEventSink;
@@ -60,8 +62,9 @@ describe("AgentManager", () => {
     authority = await createTestAuthority({ now: START });
     events = createRecordingEventSink();
     clock = createFakeClock(START);
+    kubeClient = createKubeClient({ kubeconfigYaml: kube.kubeConfigYaml() });
     const prod: PsatClusterConfig = {
-      reviewer: createKubeTokenReviewer({ kubeConfig: kube.kubeConfig() }),
+      reviewer: createKubeTokenReviewer({ client: kubeClient }),
       audience: "meshid-ca",
       allowedServiceAccounts: ["meshid:meshid-agent"],
     };
@@ -80,6 +83,7 @@ describe("AgentManager", () => {
 
   afterAll(async () => {
     await store.close();
+    kubeClient.close();
     await kube.stop();
   });
 

@@ -297,6 +297,35 @@ describe("ca server – start and stop", () => {
   });
 });
 
+describe("ca server – k8s_psat clusters", () => {
+  it("server – a psat cluster without a usable kubeconfig fails start-up with a clear error", async () => {
+    const dir = await createTempDir("meshid-ca-psat-");
+    try {
+      const { config } = buildCaConfig({
+        dataDir: dir.path,
+        listen: "127.0.0.1:0",
+        keyManager: "memory",
+        psatClusters: [
+          {
+            name: "prod",
+            allowedServiceAccounts: ["meshid:meshid-agent"],
+            kubeconfigFile: join(dir.path, "missing-kubeconfig.yaml"),
+          },
+        ],
+      });
+      const err: unknown = await startCaServer({ config, logger: createNoopLogger() }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(err).toMatchObject({ code: "ca.config.psat_cluster", kind: "failed_precondition" });
+      expect((err as Error).message).toContain('"prod"');
+      expect((err as Error).message).toContain("missing-kubeconfig.yaml");
+    } finally {
+      await dir.cleanup();
+    }
+  });
+});
+
 describe("ca server – NATS", () => {
   it("server – an unreachable NATS fails start-up with a clear error that hides credentials", async () => {
     const dir = await createTempDir("meshid-ca-nats-");

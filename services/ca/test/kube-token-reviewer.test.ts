@@ -1,6 +1,7 @@
-// createKubeTokenReviewer against the testkit Kubernetes API server stand-in (real HTTP,
-// real @kubernetes/client-node): TokenReview outcomes, audiences, extras and Node lookups.
+// createKubeTokenReviewer against the testkit Kubernetes API server stand-in (real HTTP through
+// @meshid/kube's client): TokenReview outcomes, audiences, extras and Node lookups.
 import { isMeshidError } from "@meshid/errors";
+import { createKubeClient, type KubeClient } from "@meshid/kube";
 import { startKubeApiServer, type KubeApiServer } from "@meshid/testkit";
 import { createKubeTokenReviewer } from "../src/adapters/kube-token-reviewer";
 import type { TokenReviewer } from "../src/ports";
@@ -20,6 +21,7 @@ async function codeOf(p: Promise<unknown>): Promise<{ code: string; kind: string
 
 describe("createKubeTokenReviewer", () => {
   let kube: KubeApiServer;
+  let client: KubeClient;
   let reviewer: TokenReviewer;
 
   beforeAll(async () => {
@@ -40,10 +42,12 @@ describe("createKubeTokenReviewer", () => {
       },
       status: { phase: "Running" },
     });
-    reviewer = createKubeTokenReviewer({ kubeConfig: kube.kubeConfig() });
+    client = createKubeClient({ kubeconfigYaml: kube.kubeConfigYaml() });
+    reviewer = createKubeTokenReviewer({ client });
   });
 
   afterAll(async () => {
+    client.close();
     await kube.stop();
   });
 
@@ -71,6 +75,21 @@ describe("createKubeTokenReviewer", () => {
     });
     const posted = kube.requests.filter((r) => r.path.includes("tokenreviews"));
     expect(posted.length).toBeGreaterThan(0);
+    // The wire format the API server sees: a cluster-scoped create with a typed JSON body.
+    const last = posted[posted.length - 1];
+    expect(last).toMatchObject({
+      method: "POST",
+      path: "/apis/authentication.k8s.io/v1/tokenreviews",
+      verb: "create",
+      group: "authentication.k8s.io",
+      status: 201,
+      body: {
+        apiVersion: "authentication.k8s.io/v1",
+        kind: "TokenReview",
+        spec: { audiences: ["meshid-ca"] },
+      },
+    });
+    expect(last?.contentType).toMatch(/^application\/json/);
   });
 
   it("kube token reviewer – a token without node UID leaves it empty for getNodeUid", async () => {
@@ -109,7 +128,22 @@ describe("createKubeTokenReviewer", () => {
     });
   });
 
+  it("kube token reviewer – a node name is one path segment (no subresource or traversal)", async () => {
+    for (const name of ["node-1/status", "../nodes/node-1", "node-1?watch=true"]) {
+      expect(await codeOf(reviewer.getNodeUid(name))).toEqual({
+        code: "ca.attestation.node_not_found",
+        kind: "permission_denied",
+      });
+    }
+  });
+
   it("kube token reviewer – API server errors are unavailable", async () => {
+    kube.failNext({ verb: "create", resource: "tokenreviews", status: 500 });
+    const failed: unknown = await reviewer.reviewToken(agentToken({}), ["meshid-ca"]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isMeshidError(failed) && failed.message).toMatch(/\(HTTP 500\)$/);
     kube.failNext({ verb: "create", resource: "tokenreviews", status: 500 });
     expect(await codeOf(reviewer.reviewToken(agentToken({}), ["meshid-ca"]))).toEqual({
       code: "ca.attestation.kube_unavailable",

@@ -1,19 +1,43 @@
 // TokenReviewer over the Kubernetes API: TokenReview for projected service-account tokens
 // (k8s_psat node attestation) and Node lookups for node UIDs.
-import {
-  ApiException,
-  AuthenticationV1Api,
-  CoreV1Api,
-  type KubeConfig,
-  type V1TokenReview,
-} from "@kubernetes/client-node";
 import { MeshidError } from "@meshid/errors";
+import {
+  isKubeNotFound,
+  kubeStatusCode,
+  type KubeClient,
+  type KubeNode,
+  type KubeObject,
+} from "@meshid/kube";
 import type { ReviewedServiceAccountToken, TokenReviewer } from "../ports";
 
 /** Dependencies of {@link createKubeTokenReviewer}. */
 export interface KubeTokenReviewerDeps {
-  /** Where the cluster's API server is and how the CA authenticates to it. */
-  readonly kubeConfig: KubeConfig;
+  /** The cluster's API server, authenticated as the CA. */
+  readonly client: KubeClient;
+}
+
+/** authentication.k8s.io/v1 TokenReview (the fields the CA sends and reads). */
+export interface KubeTokenReview extends KubeObject {
+  spec: { token: string; audiences?: string[] };
+  status?: {
+    authenticated?: boolean;
+    audiences?: string[];
+    error?: string;
+    user?: {
+      username?: string;
+      uid?: string;
+      groups?: string[];
+      extra?: Record<string, string[]>;
+    };
+  };
+}
+
+/** Where TokenReviews are created (cluster-scoped). */
+const TOKEN_REVIEWS_PATH = "/apis/authentication.k8s.io/v1/tokenreviews";
+
+/** The API path of one Node. */
+function nodePath(nodeName: string): string {
+  return `/api/v1/nodes/${encodeURIComponent(nodeName)}`;
 }
 
 /** Prefix of a service account's username in TokenReview results. */
@@ -32,7 +56,8 @@ function psatInvalid(message: string): MeshidError {
 }
 
 function kubeUnavailable(what: string, cause: unknown): MeshidError {
-  const status = cause instanceof ApiException ? ` (HTTP ${String(cause.code)})` : "";
+  const code = kubeStatusCode(cause);
+  const status = code === undefined ? "" : ` (HTTP ${String(code)})`;
   return new MeshidError(
     "unavailable",
     "ca.attestation.kube_unavailable",
@@ -55,23 +80,26 @@ function firstExtra(extra: Record<string, string[]> | undefined, key: string): s
  * (unavailable). The token never appears in errors or logs.
  */
 export function createKubeTokenReviewer(deps: KubeTokenReviewerDeps): TokenReviewer {
-  const auth = deps.kubeConfig.makeApiClient(AuthenticationV1Api);
-  const core = deps.kubeConfig.makeApiClient(CoreV1Api);
+  const { client } = deps;
 
   return {
     async reviewToken(token, audiences) {
-      const body: V1TokenReview = {
+      const body: KubeTokenReview = {
         apiVersion: "authentication.k8s.io/v1",
         kind: "TokenReview",
         spec: { token, audiences: [...audiences] },
       };
-      let review: V1TokenReview;
+      let review: KubeTokenReview | undefined;
       try {
-        review = await auth.createTokenReview({ body });
+        review = await client.request<KubeTokenReview | undefined>({
+          method: "POST",
+          path: TOKEN_REVIEWS_PATH,
+          body,
+        });
       } catch (err) {
         throw kubeUnavailable("TokenReview", err);
       }
-      const status = review.status;
+      const status = review?.status;
       if (status?.authenticated !== true) {
         throw psatInvalid("the service account token was not authenticated by TokenReview");
       }
@@ -102,13 +130,13 @@ export function createKubeTokenReviewer(deps: KubeTokenReviewerDeps): TokenRevie
 
     async getNodeUid(nodeName) {
       try {
-        const node = await core.readNode({ name: nodeName });
-        const uid = node.metadata?.uid ?? "";
+        const node = await client.request<KubeNode | undefined>({ path: nodePath(nodeName) });
+        const uid = node?.metadata?.uid ?? "";
         if (uid === "") throw kubeUnavailable("reading the node", new Error("node has no uid"));
         return uid;
       } catch (err) {
         if (err instanceof MeshidError) throw err;
-        if (err instanceof ApiException && err.code === 404) {
+        if (isKubeNotFound(err)) {
           throw new MeshidError(
             "permission_denied",
             "ca.attestation.node_not_found",
