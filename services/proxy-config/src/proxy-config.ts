@@ -4,7 +4,6 @@
 import { readFile, mkdir, chmod, stat } from "node:fs/promises";
 import { hostname } from "node:os";
 import { dirname } from "node:path";
-import type { KubeConfig } from "@kubernetes/client-node";
 import { MeshidError } from "@meshid/errors";
 import { connectNats, createEventPublisher, ensureEventStream } from "@meshid/events";
 import {
@@ -14,7 +13,12 @@ import {
   type GrpcServer,
   type SvidSource,
 } from "@meshid/grpc-kit";
-import { loadKubeConfig } from "@meshid/kube";
+import {
+  KubeConfigError,
+  createKubeClient,
+  type KubeClient,
+  type KubeConnectionSettings,
+} from "@meshid/kube";
 import { meshidProxyconfigV1 } from "@meshid/proto";
 import { LogKeys, createStopStack, getMeter, type Logger, type StopStack } from "@meshid/telemetry";
 import type { BatchObservableCallback } from "@opentelemetry/api";
@@ -50,6 +54,9 @@ export const Metrics = {
   configUpdatedPublished: "meshid_proxy_config_config_updated_published",
 } as const;
 
+/** User-Agent of proxy-config's Kubernetes API requests. */
+const USER_AGENT = "meshid-proxy-config";
+
 const SERVICE_NAMES = [
   "meshid.proxyconfig.v1.MeshConfigService",
   "meshid.proxyconfig.v1.ProxyConfigService",
@@ -59,8 +66,11 @@ const SERVICE_NAMES = [
 export interface StartProxyConfigParams {
   readonly config: ProxyConfigConfig;
   readonly logger: Logger;
-  /** Replaces the kubeconfig built from `config.kubernetes` (tests: the API server stand-in). */
-  readonly kubeConfig?: KubeConfig;
+  /**
+   * Replaces the client built from `config.kubernetes` (tests: the API server stand-in); used
+   * only when `config.kubernetes` is set. The caller keeps it and closes it.
+   */
+  readonly kubeClient?: KubeClient;
   /** Aborting it interrupts start-up and stops background work. */
   readonly signal?: AbortSignal;
   /** Default `() => new Date()`. */
@@ -128,6 +138,29 @@ async function svidSourceOf(
 }
 
 /**
+ * The Kubernetes client of `settings` (kubeconfig file, else the in-cluster service account),
+ * closed when the stack stops.
+ * @throws MeshidError `proxy_config.kube.config` when the kubeconfig or the in-cluster setup
+ *   cannot be used.
+ */
+function ownKubeClient(settings: KubeConnectionSettings, stack: StopStack): KubeClient {
+  let client: KubeClient;
+  try {
+    client = createKubeClient(settings, { userAgent: USER_AGENT });
+  } catch (err) {
+    if (!(err instanceof KubeConfigError)) throw err;
+    throw new MeshidError(
+      "failed_precondition",
+      "proxy_config.kube.config",
+      `cannot use the Kubernetes connection: ${err.message}`,
+      { cause: err },
+    );
+  }
+  stack.defer(() => client.close());
+  return client;
+}
+
+/**
  * Starts proxy-config: loads the MeshConfig (creating the defaults when missing), follows its
  * changes and the pods, and serves MeshConfigService and ProxyConfigService on TCP (mTLS) and
  * the admin socket. Resolves once both listen.
@@ -166,21 +199,25 @@ export async function startProxyConfig(
       );
     }
 
-    const kubeConfig =
+    const kubeClient =
       config.kubernetes === undefined
         ? undefined
-        : (params.kubeConfig ?? loadKubeConfig(config.kubernetes));
+        : (params.kubeClient ?? ownKubeClient(config.kubernetes, stack));
 
     let store: MeshConfigStore;
     if (config.meshConfig.kind === "kubernetes") {
-      if (kubeConfig === undefined) {
+      if (kubeClient === undefined) {
         throw new MeshidError(
           "failed_precondition",
           "proxy_config.kube.disabled",
           "meshConfig.source kubernetes needs kubernetes.enabled",
         );
       }
-      store = createKubeMeshConfigStore({ kubeConfig, name: config.meshConfig.name, logger });
+      store = createKubeMeshConfigStore({
+        client: kubeClient,
+        name: config.meshConfig.name,
+        logger,
+      });
     } else {
       store = createFileMeshConfigStore({ path: config.meshConfig.path, logger });
     }
@@ -204,15 +241,15 @@ export async function startProxyConfig(
     let pods: PodDirectory | undefined;
     let podsSynced = (): boolean => true;
     let reporter: AnnotationReporter | undefined;
-    if (kubeConfig !== undefined) {
-      const directory = await startKubePodDirectory({ kubeConfig, logger });
+    if (kubeClient !== undefined) {
+      const directory = await startKubePodDirectory({ client: kubeClient, logger });
       stack.defer(() => directory.stop());
       pods = directory;
       podsSynced = () => directory.synced();
       const started = startAnnotationReporter({
         pods: directory,
         meshConfig,
-        recorder: createKubePodEventRecorder({ kubeConfig, logger, now }),
+        recorder: createKubePodEventRecorder({ client: kubeClient, logger, now }),
       });
       stack.defer(() => started.stop());
       reporter = started;
@@ -300,7 +337,7 @@ export async function startProxyConfig(
         store: store.description,
         mtlsMode: meshConfig.current().mtlsMode,
         generation: meshConfig.current().generation,
-        kubernetes: kubeConfig !== undefined,
+        kubernetes: kubeClient !== undefined,
       },
       "proxy-config: serving",
     );

@@ -2,6 +2,8 @@
 // the store (created with defaults, kubectl edits honoured, invalid edits reported), pod
 // annotations (effective mode, Events once per pod and value) and pod-spec ports.
 import { CustomObjectsApi } from "@kubernetes/client-node";
+import { isMeshidError } from "@meshid/errors";
+import { createKubeClient } from "@meshid/kube";
 import { meshidProxyconfigV1 as pb } from "@meshid/proto";
 import {
   createTestCa,
@@ -92,12 +94,21 @@ describe("kube", () => {
     kube = await startKubeApiServer();
     kube.apply(pod("annotated-off", "off"));
     custom = kube.kubeConfig().makeApiClient(CustomObjectsApi);
-    h = await startProxyConfigHarness({ ca, kubeConfig: kube.kubeConfig() });
+    h = await startProxyConfigHarness({ ca, kubeconfigYaml: kube.kubeConfigYaml() });
   });
 
   afterAll(async () => {
     await h?.stop();
     await kube?.stop();
+  });
+
+  it("kube – a kubeconfig that cannot be used fails the start with proxy_config.kube.config", async () => {
+    const err: unknown = await startProxyConfigHarness({
+      ca,
+      kubeconfigYaml: "current-context: nowhere\n",
+    }).catch((e: unknown) => e);
+    expect(isMeshidError(err, "proxy_config.kube.config")).toBe(true);
+    expect((err as Error).message).toMatch(/no context named "nowhere"/);
   });
 
   it("kube – the MeshConfig resource is created with the defaults and is what Get reports", async () => {
@@ -255,7 +266,9 @@ describe("kube", () => {
   });
 
   it("kube – replicas share the resource: an update through one re-renders the other's Watch streams", async () => {
-    const other = await startProxyConfigHarness({ ca, kubeConfig: kube.kubeConfig() });
+    // This replica gets its client injected; the first one built its own from the kubeconfig.
+    const client = createKubeClient({ kubeconfigYaml: kube.kubeConfigYaml() });
+    const other = await startProxyConfigHarness({ ca, kubeClient: client });
     const controller = new AbortController();
     try {
       const request = proxyConfigRequest("apps", "replica-pod");
@@ -276,6 +289,7 @@ describe("kube", () => {
     } finally {
       controller.abort();
       await other.stop();
+      client.close();
     }
   });
 });

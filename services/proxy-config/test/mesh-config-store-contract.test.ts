@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import { CustomObjectsApi } from "@kubernetes/client-node";
 import { isMeshidError } from "@meshid/errors";
+import { createKubeClient } from "@meshid/kube";
 import { createNoopLogger } from "@meshid/telemetry";
 import {
   createTempDir,
@@ -67,8 +68,9 @@ const kube: ContractAdapter<Subject> = {
   name: "kubernetes",
   async create() {
     const server = await startKubeApiServer();
+    const client = createKubeClient({ kubeconfigYaml: server.kubeConfigYaml() });
     const store = createKubeMeshConfigStore({
-      kubeConfig: server.kubeConfig(),
+      client,
       name: "meshid",
       logger: createNoopLogger(),
     });
@@ -85,7 +87,10 @@ const kube: ContractAdapter<Subject> = {
           });
         },
       },
-      cleanup: () => server.stop(),
+      cleanup: async () => {
+        client.close();
+        await server.stop();
+      },
     };
   },
 };

@@ -1,15 +1,14 @@
 // MeshConfig as the cluster-scoped `meshid.io/v1alpha1` MeshConfig resource (singleton, default
 // name `meshid`): compare-and-swap writes on resourceVersion, an informer for edits made by
 // anyone (kubectl, other replicas), Warning Events on the resource for invalid specs.
-import {
-  CoreV1Api,
-  CustomObjectsApi,
-  makeInformer,
-  type KubeConfig,
-  type KubernetesListObject,
-} from "@kubernetes/client-node";
 import { MeshidError } from "@meshid/errors";
-import { isKubeConflict, isKubeNotFound, recordKubeEvent } from "@meshid/kube";
+import {
+  createKubeInformer,
+  isKubeConflict,
+  isKubeNotFound,
+  recordKubeEvent,
+  type KubeClient,
+} from "@meshid/kube";
 import { LogKeys, type Logger } from "@meshid/telemetry";
 import { DEFAULT_MESH_CONFIG_SETTINGS } from "../domain/mesh-config";
 import { specFromSettings } from "../domain/mesh-config-manager";
@@ -30,13 +29,15 @@ import {
 export const EVENT_COMPONENT = "meshid-proxy-config";
 /** Event reason of an invalid MeshConfig spec. */
 export const MESH_CONFIG_INVALID_REASON = "MeshConfigInvalid";
-/** First delay before restarting a failed MeshConfig watch (doubles up to 30 s). */
+/** First delay before re-listing after a failed MeshConfig list or watch (doubles up to 30 s). */
 export const WATCH_RETRY_INITIAL_MS = 500;
 const WATCH_RETRY_MAX_MS = 30_000;
+/** REST path of the (cluster-scoped) MeshConfig collection. */
+const MESH_CONFIGS_PATH = `/apis/${MESH_CONFIG_GROUP}/${MESH_CONFIG_VERSION}/${MESH_CONFIG_PLURAL}`;
 
 /** Dependencies of {@link createKubeMeshConfigStore}. */
 export interface KubeMeshConfigStoreDeps {
-  readonly kubeConfig: KubeConfig;
+  readonly client: KubeClient;
   /** Name of the singleton. */
   readonly name: string;
   readonly logger: Logger;
@@ -63,22 +64,16 @@ function unavailable(what: string, err: unknown): MeshidError {
 
 /** Creates the Kubernetes-backed {@link MeshConfigStore}. */
 export function createKubeMeshConfigStore(deps: KubeMeshConfigStoreDeps): MeshConfigStore {
-  const { kubeConfig, name, logger } = deps;
-  const custom = kubeConfig.makeApiClient(CustomObjectsApi);
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  const ref = {
-    group: MESH_CONFIG_GROUP,
-    version: MESH_CONFIG_VERSION,
-    plural: MESH_CONFIG_PLURAL,
-  } as const;
+  const { client, name, logger } = deps;
+  const path = `${MESH_CONFIGS_PATH}/${encodeURIComponent(name)}`;
   let lastUid: string | undefined;
 
-  const get = async (): Promise<MeshConfigResource | undefined> => {
+  const get = async (signal?: AbortSignal): Promise<MeshConfigResource | undefined> => {
     try {
-      const resource = (await custom.getClusterCustomObject({
-        ...ref,
-        name,
-      })) as MeshConfigResource;
+      const resource = await client.request<MeshConfigResource>({
+        path,
+        ...(signal === undefined ? {} : { signal }),
+      });
       lastUid = resource.metadata.uid;
       return resource;
     } catch (err) {
@@ -87,8 +82,8 @@ export function createKubeMeshConfigStore(deps: KubeMeshConfigStoreDeps): MeshCo
     }
   };
 
-  const read = async (): Promise<MeshConfigDocument> => {
-    const existing = await get();
+  const read = async (signal?: AbortSignal): Promise<MeshConfigDocument> => {
+    const existing = await get(signal);
     if (existing !== undefined) return documentOf(existing);
     const body: MeshConfigResource = {
       apiVersion: `${MESH_CONFIG_GROUP}/${MESH_CONFIG_VERSION}`,
@@ -100,15 +95,17 @@ export function createKubeMeshConfigStore(deps: KubeMeshConfigStoreDeps): MeshCo
       spec: resourceSpecFromUpdate(specFromSettings(DEFAULT_MESH_CONFIG_SETTINGS)),
     };
     try {
-      const created = (await custom.createClusterCustomObject({
-        ...ref,
+      const created = await client.request<MeshConfigResource>({
+        method: "POST",
+        path: MESH_CONFIGS_PATH,
         body,
-      })) as MeshConfigResource;
+        ...(signal === undefined ? {} : { signal }),
+      });
       logger.info({ name }, "proxy-config: created the MeshConfig resource with the defaults");
       return documentOf(created);
     } catch (err) {
       // Another replica created it first: use theirs.
-      const raced = await get();
+      const raced = await get(signal);
       if (raced !== undefined) return documentOf(raced);
       throw unavailable(`cannot create MeshConfig ${name}`, err);
     }
@@ -117,8 +114,8 @@ export function createKubeMeshConfigStore(deps: KubeMeshConfigStoreDeps): MeshCo
   return {
     description: `${MESH_CONFIG_PLURAL}.${MESH_CONFIG_GROUP}/${name}`,
     read,
-    async write(params) {
-      const current = await get();
+    async write(params, signal) {
+      const current = await get(signal);
       if (current === undefined || current.metadata.resourceVersion !== params.expectedVersion) {
         throw new MeshidError(
           "aborted",
@@ -138,11 +135,13 @@ export function createKubeMeshConfigStore(deps: KubeMeshConfigStoreDeps): MeshCo
         spec: resourceSpecFromUpdate(params.spec),
       };
       try {
-        const written = (await custom.replaceClusterCustomObject({
-          ...ref,
-          name,
+        // PUT carries metadata.resourceVersion: a change since `get` is a 409 Conflict.
+        const written = await client.request<MeshConfigResource>({
+          method: "PUT",
+          path,
           body,
-        })) as MeshConfigResource;
+          ...(signal === undefined ? {} : { signal }),
+        });
         return documentOf(written);
       } catch (err) {
         if (isKubeConflict(err)) {
@@ -165,34 +164,25 @@ export function createKubeMeshConfigStore(deps: KubeMeshConfigStoreDeps): MeshCo
         queue.push(documentOf(resource));
         wake?.();
       };
-      const list = async (): Promise<KubernetesListObject<MeshConfigResource>> =>
-        (await custom.listClusterCustomObject(ref)) as KubernetesListObject<MeshConfigResource>;
-      const informer = makeInformer<MeshConfigResource & { metadata: { name: string } }>(
-        kubeConfig,
-        `/apis/${MESH_CONFIG_GROUP}/${MESH_CONFIG_VERSION}/${MESH_CONFIG_PLURAL}`,
-        list,
-      );
-      informer.on("add", push);
-      informer.on("update", push);
-      let retryMs = WATCH_RETRY_INITIAL_MS;
-      let timer: NodeJS.Timeout | undefined;
-      informer.on("error", (err: unknown) => {
-        if (signal.aborted) return;
-        logger.warn(
-          { [LogKeys.err]: err instanceof Error ? err.message : String(err), retryInMs: retryMs },
-          "proxy-config: MeshConfig watch failed: restarting",
-        );
-        timer = setTimeout(() => {
-          if (!signal.aborted) informer.start().catch(() => undefined);
-        }, retryMs);
-        retryMs = Math.min(retryMs * 2, WATCH_RETRY_MAX_MS);
-      });
-      informer.on("connect", () => {
-        retryMs = WATCH_RETRY_INITIAL_MS;
+      // The informer re-lists after failures itself (capped doubling backoff) and after 410.
+      const informer = createKubeInformer<MeshConfigResource>({
+        client,
+        path: MESH_CONFIGS_PATH,
+        onUpsert: push,
+        onDelete: () => undefined,
+        onError: (err, retryInMs) => {
+          if (signal.aborted) return;
+          logger.warn(
+            { [LogKeys.err]: err instanceof Error ? err.message : String(err), retryInMs },
+            "proxy-config: MeshConfig watch failed: restarting",
+          );
+        },
+        retryInitialMs: WATCH_RETRY_INITIAL_MS,
+        retryMaxMs: WATCH_RETRY_MAX_MS,
       });
       const onAbort = (): void => wake?.();
       signal.addEventListener("abort", onAbort, { once: true });
-      await informer.start().catch(() => undefined);
+      await informer.start();
       try {
         while (!signal.aborted) {
           const next = queue.shift();
@@ -207,12 +197,11 @@ export function createKubeMeshConfigStore(deps: KubeMeshConfigStoreDeps): MeshCo
         }
       } finally {
         signal.removeEventListener("abort", onAbort);
-        if (timer !== undefined) clearTimeout(timer);
         await informer.stop();
       }
     },
     async reportInvalid(document, message) {
-      await recordKubeEvent(core, {
+      await recordKubeEvent(client, {
         involvedObject: {
           apiVersion: `${MESH_CONFIG_GROUP}/${MESH_CONFIG_VERSION}`,
           kind: MESH_CONFIG_KIND,

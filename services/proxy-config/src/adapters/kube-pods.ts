@@ -1,15 +1,16 @@
 // Pods of every namespace through an informer (annotations and container ports), and Warning
 // Events recorded on them.
-import { CoreV1Api, makeInformer, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
-import { recordKubeEvent } from "@meshid/kube";
+import { createKubeInformer, recordKubeEvent, type KubeClient, type KubePod } from "@meshid/kube";
 import { LogKeys, type Logger } from "@meshid/telemetry";
 import { MTLS_MODE_ANNOTATION } from "../domain/effective-mode";
 import type { PodDirectory, PodEventRecorder, PodInfo } from "../ports";
 import { EVENT_COMPONENT } from "./kube-mesh-config-store";
 
-/** First delay before restarting a failed pod watch (doubles up to 30 s). */
+/** First delay before re-listing after a failed pod list or watch (doubles up to 30 s). */
 export const POD_WATCH_RETRY_INITIAL_MS = 500;
 const POD_WATCH_RETRY_MAX_MS = 30_000;
+/** Pods of every namespace. */
+const PODS_PATH = "/api/v1/pods";
 
 /** A {@link PodDirectory} fed by an informer. */
 export interface KubePodDirectory extends PodDirectory {
@@ -19,7 +20,7 @@ export interface KubePodDirectory extends PodDirectory {
 }
 
 /** The parts of a pod proxy-config uses. */
-export function podInfoFromPod(pod: V1Pod): PodInfo | undefined {
+export function podInfoFromPod(pod: KubePod): PodInfo | undefined {
   const name = pod.metadata?.name;
   const namespace = pod.metadata?.namespace;
   if (name === undefined || namespace === undefined) return undefined;
@@ -38,7 +39,7 @@ export function podInfoFromPod(pod: V1Pod): PodInfo | undefined {
 
 /** Parameters of {@link startKubePodDirectory}. */
 export interface StartKubePodDirectoryParams {
-  readonly kubeConfig: KubeConfig;
+  readonly client: KubeClient;
   readonly logger: Logger;
 }
 
@@ -46,14 +47,9 @@ export interface StartKubePodDirectoryParams {
 export async function startKubePodDirectory(
   params: StartKubePodDirectoryParams,
 ): Promise<KubePodDirectory> {
-  const { kubeConfig, logger } = params;
-  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const { client, logger } = params;
   const pods = new Map<string, PodInfo>();
   const listeners = new Set<(pod: PodInfo, change: "upsert" | "delete") => void>();
-  let synced = false;
-  let stopped = false;
-  let retryMs = POD_WATCH_RETRY_INITIAL_MS;
-  let timer: NodeJS.Timeout | undefined;
 
   const notify = (pod: PodInfo, change: "upsert" | "delete"): void => {
     for (const listener of listeners) {
@@ -64,40 +60,35 @@ export async function startKubePodDirectory(
       }
     }
   };
-  const upsert = (obj: V1Pod): void => {
+  const upsert = (obj: KubePod): void => {
     const info = podInfoFromPod(obj);
     if (info === undefined) return;
     pods.set(`${info.namespace}/${info.name}`, info);
     notify(info, "upsert");
   };
-  const remove = (obj: V1Pod): void => {
+  const remove = (obj: KubePod): void => {
     const info = podInfoFromPod(obj);
     if (info === undefined) return;
     pods.delete(`${info.namespace}/${info.name}`);
     notify(info, "delete");
   };
 
-  const informer = makeInformer<V1Pod>(kubeConfig, "/api/v1/pods", async () => {
-    const list = await core.listPodForAllNamespaces();
-    synced = true;
-    retryMs = POD_WATCH_RETRY_INITIAL_MS;
-    return list;
+  // The informer re-lists after failures itself (capped doubling backoff) and after 410.
+  const informer = createKubeInformer<KubePod>({
+    client,
+    path: PODS_PATH,
+    onUpsert: upsert,
+    onDelete: remove,
+    onError: (err, retryInMs) => {
+      logger.warn(
+        { [LogKeys.err]: err instanceof Error ? err.message : String(err), retryInMs },
+        "proxy-config: pod watch failed: restarting",
+      );
+    },
+    retryInitialMs: POD_WATCH_RETRY_INITIAL_MS,
+    retryMaxMs: POD_WATCH_RETRY_MAX_MS,
   });
-  informer.on("add", upsert);
-  informer.on("update", upsert);
-  informer.on("delete", remove);
-  informer.on("error", (err: unknown) => {
-    if (stopped) return;
-    logger.warn(
-      { [LogKeys.err]: err instanceof Error ? err.message : String(err), retryInMs: retryMs },
-      "proxy-config: pod watch failed: restarting",
-    );
-    timer = setTimeout(() => {
-      if (!stopped) informer.start().catch(() => undefined);
-    }, retryMs);
-    retryMs = Math.min(retryMs * 2, POD_WATCH_RETRY_MAX_MS);
-  });
-  await informer.start().catch(() => undefined);
+  await informer.start();
 
   return {
     get: (namespace, name) => pods.get(`${namespace}/${name}`),
@@ -106,10 +97,8 @@ export async function startKubePodDirectory(
       listeners.add(listener);
       return () => listeners.delete(listener);
     },
-    synced: () => synced,
+    synced: () => informer.synced(),
     async stop() {
-      stopped = true;
-      if (timer !== undefined) clearTimeout(timer);
       listeners.clear();
       await informer.stop();
     },
@@ -118,15 +107,14 @@ export async function startKubePodDirectory(
 
 /** Creates the {@link PodEventRecorder} writing core/v1 Events; failures are logged. */
 export function createKubePodEventRecorder(params: {
-  readonly kubeConfig: KubeConfig;
+  readonly client: KubeClient;
   readonly logger: Logger;
   readonly now?: () => Date;
 }): PodEventRecorder {
-  const core = params.kubeConfig.makeApiClient(CoreV1Api);
   return {
     async record(pod, report) {
       try {
-        await recordKubeEvent(core, {
+        await recordKubeEvent(params.client, {
           involvedObject: {
             apiVersion: "v1",
             kind: "Pod",
