@@ -1,7 +1,6 @@
 // The bundle-notifier assembly: CA client → targets → NATS events → dispatcher, and the graceful
 // stop in reverse order.
-import type { KubeConfig } from "@kubernetes/client-node";
-import { loadKubeConfig } from "@meshid/kube";
+import { createKubeClient, type KubeClient, type KubeConnectionSettings } from "@meshid/kube";
 import { LogKeys, type Logger } from "@meshid/telemetry";
 import { createConfigMapTarget } from "./adapters/configmap-target";
 import { createFileTarget } from "./adapters/file-target";
@@ -24,10 +23,11 @@ export interface StartBundleNotifierParams {
   /** Default: the system clock. */
   readonly clock?: Clock;
   /**
-   * Kubernetes client configuration for the ConfigMap and webhook targets; default: each
-   * target's `kubeconfigFile`, or the in-cluster service account.
+   * Kubernetes API client for the ConfigMap and webhook targets (the caller closes it); default:
+   * a client per distinct `kubeconfigFile` of the targets, or for the in-cluster service
+   * account, closed when the notifier stops.
    */
-  readonly kubeConfig?: KubeConfig;
+  readonly kubeClient?: KubeClient;
   /** Aborting it interrupts start-up (everything started is stopped and start rejects). */
   readonly signal?: AbortSignal;
 }
@@ -78,31 +78,69 @@ export const systemClock: Clock = {
     }),
 };
 
-/** Builds the enabled targets (ConfigMap, webhooks, file) in that order. */
+/** `User-Agent` of the notifier's Kubernetes requests (audit logs name the writer). */
+export const BUNDLE_NOTIFIER_USER_AGENT = "meshid-bundle-notifier";
+
+/** The targets of one notifier and the Kubernetes clients made for them. */
+export interface NotifierTargets {
+  readonly targets: BundleTarget[];
+  /** Closes the Kubernetes clients {@link createTargets} made (not one passed in). */
+  close(): void;
+}
+
+/**
+ * Builds the enabled targets (ConfigMap, webhooks, file) in that order. The Kubernetes targets
+ * use `kubeClient` when given, else one client per distinct `kubeconfigFile` (or the in-cluster
+ * service account).
+ *
+ * @throws KubeConfigError when a target's kubeconfig cannot be used, or neither a kubeconfig
+ *   is set nor the process runs in a pod.
+ */
 export function createTargets(
   config: BundleNotifierConfig,
   logger: Logger,
-  kubeConfig: KubeConfig | undefined,
-): BundleTarget[] {
+  kubeClient: KubeClient | undefined,
+): NotifierTargets {
+  const made = new Map<string, KubeClient>();
+  const clientFor = (settings: { readonly kubeconfigFile?: string }): KubeClient => {
+    if (kubeClient !== undefined) return kubeClient;
+    const key = settings.kubeconfigFile ?? "";
+    let client = made.get(key);
+    if (client === undefined) {
+      const connection: KubeConnectionSettings =
+        settings.kubeconfigFile === undefined ? {} : { kubeconfigFile: settings.kubeconfigFile };
+      client = createKubeClient(connection, { userAgent: BUNDLE_NOTIFIER_USER_AGENT });
+      made.set(key, client);
+    }
+    return client;
+  };
+  const close = (): void => {
+    for (const client of made.values()) client.close();
+    made.clear();
+  };
+
   const targets: BundleTarget[] = [];
   const { configMap, webhooks, file } = config.targets;
-  if (configMap !== undefined) {
-    targets.push(
-      createConfigMapTarget({
-        kubeConfig: kubeConfig ?? loadKubeConfig(configMap),
-        namespace: configMap.namespace,
-        name: configMap.name,
-        logger,
-      }),
-    );
-  }
-  if (webhooks !== undefined) {
-    targets.push(
-      createWebhookTarget({ kubeConfig: kubeConfig ?? loadKubeConfig(webhooks), logger }),
-    );
+  try {
+    if (configMap !== undefined) {
+      targets.push(
+        createConfigMapTarget({
+          client: clientFor(configMap),
+          namespace: configMap.namespace,
+          name: configMap.name,
+          logger,
+        }),
+      );
+    }
+    if (webhooks !== undefined) {
+      targets.push(createWebhookTarget({ client: clientFor(webhooks), logger }));
+    }
+  } catch (err) {
+    close();
+    throw err;
   }
   if (file !== undefined) targets.push(createFileTarget(file));
-  return targets;
+  return { targets, close };
 }
 
 /**
@@ -111,7 +149,7 @@ export function createTargets(
  * set, and the dispatcher that follows WatchBundle and writes every target. Resolves at once:
  * an unreachable CA or API server is retried in the background (see `ready()`).
  *
- * @throws a Kubernetes client configuration error (no kubeconfig and not in a cluster), or the
+ * @throws KubeConfigError (a kubeconfig that cannot be used, or none and not in a pod), or the
  *   Workload API's error when the notifier's own SVID cannot be obtained (mTLS mode).
  */
 export async function startBundleNotifier(
@@ -124,6 +162,7 @@ export async function startBundleNotifier(
   const onOuterAbort = (): void => stopping.abort(params.signal?.reason);
   params.signal?.addEventListener("abort", onOuterAbort, { once: true });
 
+  let built: NotifierTargets | undefined;
   let caClient: CaBundleClient | undefined;
   let closeCaConnection: (() => Promise<void>) | undefined;
   let nats: NatsEvents | undefined;
@@ -139,13 +178,15 @@ export async function startBundleNotifier(
       await nats?.close().catch(() => undefined);
       caClient?.close();
       await closeCaConnection?.().catch(() => undefined);
+      built?.close();
       logger.info("bundle-notifier stopped");
     })();
     return stopped;
   };
 
   try {
-    const targets = createTargets(config, logger, params.kubeConfig);
+    built = createTargets(config, logger, params.kubeClient);
+    const { targets } = built;
     const connection = await openCaConnection({ ca: config.ca, logger, signal });
     closeCaConnection = () => connection.close();
     caClient = createGrpcCaBundleClient({

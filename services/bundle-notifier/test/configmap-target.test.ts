@@ -1,7 +1,9 @@
 // The ConfigMap target against the Kubernetes API server stand-in (real REST: 404, 409,
-// resourceVersion), driven through the unmodified @kubernetes/client-node.
-import { CoreV1Api, type V1ConfigMap } from "@kubernetes/client-node";
+// resourceVersion) through @meshid/kube's client; the unmodified @kubernetes/client-node plays
+// the other writer, so both wire formats meet on the same object.
+import { CoreV1Api } from "@kubernetes/client-node";
 import { isMeshidError } from "@meshid/errors";
+import { createKubeClient, type KubeClient, type KubeConfigMap } from "@meshid/kube";
 import { createMemoryLogger } from "@meshid/telemetry";
 import { startKubeApiServer, type KubeApiServer } from "@meshid/testkit";
 import { createConfigMapTarget } from "../src/adapters/configmap-target";
@@ -24,6 +26,7 @@ function bundle(sequenceNumber: number): NotifierBundle {
 
 describe("configmap target", () => {
   let kube: KubeApiServer;
+  let client: KubeClient;
   const signal = new AbortController().signal;
   const logger = createMemoryLogger().logger;
 
@@ -31,15 +34,17 @@ describe("configmap target", () => {
     kube = await startKubeApiServer({
       objects: [{ apiVersion: "v1", kind: "Namespace", metadata: { name: "meshid" } }],
     });
+    client = createKubeClient({ kubeconfigYaml: kube.kubeConfigYaml() });
   });
   afterEach(async () => {
+    client.close();
     await kube.stop();
   });
 
   const target = (name = "meshid-bundle") =>
-    createConfigMapTarget({ kubeConfig: kube.kubeConfig(), namespace: "meshid", name, logger });
+    createConfigMapTarget({ client, namespace: "meshid", name, logger });
   const read = (name = "meshid-bundle") =>
-    kube.get<V1ConfigMap>({ kind: "ConfigMap", namespace: "meshid", name });
+    kube.get<KubeConfigMap>({ kind: "ConfigMap", namespace: "meshid", name });
   const writes = () =>
     kube.requests.filter(
       (r) => r.resource === "configmaps" && (r.verb === "create" || r.verb === "update"),
@@ -143,7 +148,7 @@ describe("configmap target", () => {
     await target().apply(bundle(9), signal);
     let nowMs = 1_000_000;
     const reset = createConfigMapTarget({
-      kubeConfig: kube.kubeConfig(),
+      client,
       namespace: "meshid",
       name: "meshid-bundle",
       logger,
@@ -164,7 +169,7 @@ describe("configmap target", () => {
     await target().apply(bundle(1), signal);
     kube.failNext({ verb: "update", resource: "configmaps", status: 409, times: 100 });
     const failing = createConfigMapTarget({
-      kubeConfig: kube.kubeConfig(),
+      client,
       namespace: "meshid",
       name: "meshid-bundle",
       logger,
@@ -178,7 +183,7 @@ describe("configmap target", () => {
 
   it("configmap target – a missing namespace or a failing API server is an error naming the call", async () => {
     const elsewhere = createConfigMapTarget({
-      kubeConfig: kube.kubeConfig(),
+      client,
       namespace: "nowhere",
       name: "meshid-bundle",
       logger,
@@ -186,7 +191,7 @@ describe("configmap target", () => {
     const err: unknown = await elsewhere.apply(bundle(1), signal).catch((e: unknown) => e);
     expect(isMeshidError(err, KUBE_REQUEST_FAILED_CODE)).toBe(true);
     expect((err as Error).message).toMatch(
-      /create configmap\/nowhere\/meshid-bundle failed: HTTP 404/,
+      /create configmap\/nowhere\/meshid-bundle failed: HTTP 404: namespaces "nowhere" not found/,
     );
     kube.failNext({ verb: "get", resource: "configmaps", status: 500 });
     await expect(target().apply(bundle(1), signal)).rejects.toThrow(

@@ -3,7 +3,7 @@
 // ConfigMap, the labelled webhook configurations, the APIService and the file target.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { V1ConfigMap } from "@kubernetes/client-node";
+import { createKubeClient, type KubeClient, type KubeConfigMap } from "@meshid/kube";
 import { createMemoryLogger } from "@meshid/telemetry";
 import {
   createTempDir,
@@ -60,6 +60,7 @@ describe("bundle-notifier rotation", () => {
   let nc: NatsConnection;
   let ca: MeshidCaProcess;
   let kube: KubeApiServer;
+  let kubeClient: KubeClient;
   let dir: TempDir;
   let notifier: RunningBundleNotifier | undefined;
 
@@ -95,10 +96,12 @@ describe("bundle-notifier rotation", () => {
         },
       ],
     });
+    kubeClient = createKubeClient({ kubeconfigYaml: kube.kubeConfigYaml() });
   });
 
   afterAll(async () => {
     await notifier?.stop();
+    kubeClient?.close();
     await kube?.stop();
     await ca?.stop();
     await nats?.stop();
@@ -106,7 +109,7 @@ describe("bundle-notifier rotation", () => {
   });
 
   const configMap = () =>
-    kube.get<V1ConfigMap>({ kind: "ConfigMap", namespace: "meshid", name: "meshid-bundle" });
+    kube.get<KubeConfigMap>({ kind: "ConfigMap", namespace: "meshid", name: "meshid-bundle" });
   const hookBundles = (kind: string, name: string) =>
     kube.get<Hooks>({ kind, name })?.webhooks?.map((w) => w.clientConfig?.caBundle);
 
@@ -127,7 +130,7 @@ describe("bundle-notifier rotation", () => {
     notifier = await startBundleNotifier({
       config,
       logger: createMemoryLogger().logger,
-      kubeConfig: kube.kubeConfig(),
+      kubeClient,
     });
     const n = notifier;
     await waitFor("the notifier ready", () => n.ready());

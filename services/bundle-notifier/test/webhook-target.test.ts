@@ -1,4 +1,5 @@
 // The webhook / APIService caBundle target against the Kubernetes API server stand-in.
+import { createKubeClient, type KubeClient } from "@meshid/kube";
 import { createMemoryLogger } from "@meshid/telemetry";
 import { startKubeApiServer, type KubeApiServer, type KubeObject } from "@meshid/testkit";
 import { createWebhookTarget } from "../src/adapters/webhook-target";
@@ -62,6 +63,7 @@ interface HookObject {
 
 describe("webhook target", () => {
   let kube: KubeApiServer;
+  let client: KubeClient;
   const signal = new AbortController().signal;
   const logger = createMemoryLogger().logger;
   const labelled = { "meshid.io/webhook": "true" };
@@ -80,8 +82,10 @@ describe("webhook target", () => {
         apiService("v1beta1.insecure.meshid.io", { "meshid.io/apiservice": "true" }, true),
       ],
     });
+    client = createKubeClient({ kubeconfigYaml: kube.kubeConfigYaml() });
   });
   afterEach(async () => {
+    client.close();
     await kube.stop();
   });
 
@@ -90,7 +94,7 @@ describe("webhook target", () => {
     get(kind, name)?.webhooks?.map((w) => w.clientConfig?.caBundle);
 
   it("webhook target – labelled webhooks (every entry) and APIServices get the bundle; unlabelled ones are untouched", async () => {
-    const target = createWebhookTarget({ kubeConfig: kube.kubeConfig(), logger });
+    const target = createWebhookTarget({ client, logger });
     const writes = await target.apply(bundle(1), signal);
     expect(writes.map((w) => w.target).sort()).toEqual([
       "apiservice/v1alpha1.metrics.meshid.io",
@@ -120,7 +124,7 @@ describe("webhook target", () => {
   });
 
   it("webhook target – nothing is written when every caBundle is current; a new labelled webhook gets it at the next apply", async () => {
-    const target = createWebhookTarget({ kubeConfig: kube.kubeConfig(), logger });
+    const target = createWebhookTarget({ client, logger });
     await target.apply(bundle(1), signal);
     kube.clearRequests();
     expect(await target.apply(bundle(1), signal)).toEqual([]);
@@ -132,7 +136,7 @@ describe("webhook target", () => {
   });
 
   it("webhook target – a 409 is retried after reading the object again; its other changes are kept", async () => {
-    const target = createWebhookTarget({ kubeConfig: kube.kubeConfig(), logger });
+    const target = createWebhookTarget({ client, logger });
     // Another controller adds a webhook entry just before our write.
     const theirs = webhookConfig("ValidatingWebhookConfiguration", "meshid-validate", labelled, 3);
     kube.apply(theirs);
@@ -153,7 +157,7 @@ describe("webhook target", () => {
   });
 
   it("webhook target – a failing list is an error carrying what the other kinds wrote", async () => {
-    const target = createWebhookTarget({ kubeConfig: kube.kubeConfig(), logger });
+    const target = createWebhookTarget({ client, logger });
     kube.failNext({ verb: "list", resource: "apiservices", status: 503 });
     const err: unknown = await target.apply(bundle(3), signal).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PartialTargetFailure);

@@ -1,6 +1,5 @@
 // The bundle ConfigMap target: `bundle.crt` (PEM) and `bundle.spiffe` (JWKS) in one ConfigMap.
-import { CoreV1Api, type KubeConfig, type V1ConfigMap } from "@kubernetes/client-node";
-import { isKubeConflict, isKubeNotFound } from "@meshid/kube";
+import { isKubeConflict, isKubeNotFound, type KubeClient, type KubeConfigMap } from "@meshid/kube";
 import { LogKeys, type Logger } from "@meshid/telemetry";
 import type { NotifierBundle } from "../domain/bundle";
 import { planConfigMapWrite } from "../domain/configmap-content";
@@ -24,7 +23,8 @@ export const MANAGED_BY_LABEL = { "app.kubernetes.io/managed-by": "meshid-bundle
 
 /** Parameters of {@link createConfigMapTarget}. */
 export interface ConfigMapTargetParams {
-  readonly kubeConfig: KubeConfig;
+  /** The API server client (not closed by the target). */
+  readonly client: KubeClient;
   readonly namespace: string;
   readonly name: string;
   readonly logger: Logger;
@@ -60,7 +60,9 @@ function realPause(ms: number, signal: AbortSignal): Promise<void> {
  */
 export function createConfigMapTarget(params: ConfigMapTargetParams): BundleTarget {
   const { namespace, name } = params;
-  const core = params.kubeConfig.makeApiClient(CoreV1Api);
+  const { client } = params;
+  const collectionPath = `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`;
+  const objectPath = `${collectionPath}/${encodeURIComponent(name)}`;
   const target = `configmap/${namespace}/${name}`;
   const logger = params.logger.child({ [LogKeys.component]: "configmap-target", target });
   const maxRetries = params.maxConflictRetries ?? DEFAULT_MAX_CONFLICT_RETRIES;
@@ -70,17 +72,20 @@ export function createConfigMapTarget(params: ConfigMapTargetParams): BundleTarg
   /** Since when this replica has been holding `sequence` while the ConfigMap says `present`. */
   let behind: { sequence: number; present: number; since: number } | undefined;
 
-  async function read(): Promise<V1ConfigMap | undefined> {
+  async function read(signal: AbortSignal): Promise<KubeConfigMap | undefined> {
     try {
-      return await core.readNamespacedConfigMap({ name, namespace });
+      return await client.request<KubeConfigMap>({ path: objectPath, signal });
     } catch (err) {
       if (isKubeNotFound(err)) return undefined;
       throw kubeRequestFailed(`read ${target}`, err);
     }
   }
 
-  async function applyOnce(bundle: NotifierBundle): Promise<"done" | "conflict" | TargetWrite> {
-    const current = await read();
+  async function applyOnce(
+    bundle: NotifierBundle,
+    signal: AbortSignal,
+  ): Promise<"done" | "conflict" | TargetWrite> {
+    const current = await read(signal);
     const content =
       current === undefined
         ? undefined
@@ -114,24 +119,28 @@ export function createConfigMapTarget(params: ConfigMapTargetParams): BundleTarg
     }
     try {
       if (current === undefined) {
-        await core.createNamespacedConfigMap({
-          namespace,
+        await client.request({
+          method: "POST",
+          path: collectionPath,
+          signal,
           body: {
             apiVersion: "v1",
             kind: "ConfigMap",
             metadata: { name, namespace, labels: MANAGED_BY_LABEL, annotations: plan.annotations },
             data: plan.data,
-          },
+          } satisfies KubeConfigMap,
         });
       } else {
-        await core.replaceNamespacedConfigMap({
-          name,
-          namespace,
+        // PUT with the read object (its resourceVersion included): a 409 when it changed since.
+        await client.request({
+          method: "PUT",
+          path: objectPath,
+          signal,
           body: {
             ...current,
             metadata: { ...current.metadata, annotations: plan.annotations },
             data: plan.data,
-          },
+          } satisfies KubeConfigMap,
         });
       }
     } catch (err) {
@@ -145,7 +154,7 @@ export function createConfigMapTarget(params: ConfigMapTargetParams): BundleTarg
     name: target,
     async apply(bundle, signal) {
       for (let attempt = 0; attempt <= maxRetries; attempt++) {
-        const outcome = await applyOnce(bundle);
+        const outcome = await applyOnce(bundle, signal);
         if (outcome === "done") return [];
         if (outcome !== "conflict") return [outcome];
         logger.info({ attempt: attempt + 1 }, "ConfigMap write conflicted: reading it again");

@@ -1,6 +1,6 @@
 // Turns failed Kubernetes API calls into MeshidErrors with a short, stable message.
 import { MeshidError } from "@meshid/errors";
-import { kubeStatusCode } from "@meshid/kube";
+import { KubeApiError, kubeStatusCode } from "@meshid/kube";
 
 /** Code of a Kubernetes API call that failed (the target retries it with backoff). */
 export const KUBE_REQUEST_FAILED_CODE = "bundle_notifier.kube.request_failed";
@@ -10,15 +10,16 @@ export const KUBE_CONFLICTS_EXHAUSTED_CODE = "bundle_notifier.kube.conflicts_exh
 /** Default number of re-reads after a 409 before the apply fails (the dispatcher retries later). */
 export const DEFAULT_MAX_CONFLICT_RETRIES = 5;
 
+/** Longest part of the API server's message carried into ours. */
+const MAX_STATUS_MESSAGE_CHARS = 300;
+
+/** The message of the API server's Status, if it sent one. */
 function statusMessage(err: unknown): string | undefined {
-  const body = (err as { body?: unknown } | null)?.body;
-  if (typeof body !== "string") return undefined;
-  try {
-    const parsed = JSON.parse(body) as { message?: unknown };
-    return typeof parsed.message === "string" ? parsed.message.slice(0, 300) : undefined;
-  } catch {
-    return undefined;
-  }
+  if (!(err instanceof KubeApiError)) return undefined;
+  const message = err.status.message?.trim();
+  return message === undefined || message === ""
+    ? undefined
+    : message.slice(0, MAX_STATUS_MESSAGE_CHARS);
 }
 
 /**
@@ -27,13 +28,16 @@ function statusMessage(err: unknown): string | undefined {
  * message when there is one.
  */
 export function kubeRequestFailed(what: string, err: unknown): MeshidError {
-  const code = kubeStatusCode(err);
+  // 0: a KubeApiError for a request that never reached a server (no HTTP status to name).
+  const status = kubeStatusCode(err);
+  const code = status === 0 ? undefined : status;
+  const message = statusMessage(err);
   const detail =
     code === undefined
       ? err instanceof Error
         ? err.message
         : String(err)
-      : `HTTP ${code}${statusMessage(err) === undefined ? "" : `: ${statusMessage(err)}`}`;
+      : `HTTP ${code}${message === undefined ? "" : `: ${message}`}`;
   return new MeshidError("unavailable", KUBE_REQUEST_FAILED_CODE, `${what} failed: ${detail}`, {
     cause: err,
     ...(code === undefined ? {} : { details: { httpStatus: code } }),

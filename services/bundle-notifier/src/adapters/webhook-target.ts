@@ -1,20 +1,19 @@
 // The caBundle target: Validating/MutatingWebhookConfigurations labelled `meshid.io/webhook=true`
 // and APIServices labelled `meshid.io/apiservice=true` get the bundle PEM as their caBundle.
 import {
-  AdmissionregistrationV1Api,
-  ApiregistrationV1Api,
-  type KubeConfig,
-  type V1APIService,
-  type V1MutatingWebhookConfiguration,
-  type V1ValidatingWebhookConfiguration,
-} from "@kubernetes/client-node";
-import { isKubeConflict, isKubeNotFound } from "@meshid/kube";
+  isKubeConflict,
+  isKubeNotFound,
+  type KubeClient,
+  type KubeList,
+  type KubeObject,
+} from "@meshid/kube";
 import { LogKeys, type Logger } from "@meshid/telemetry";
 import {
   APISERVICE_LABEL_SELECTOR,
   WEBHOOK_LABEL_SELECTOR,
   caBundleFromPem,
   webhooksWithCaBundle,
+  type WebhookWithClientConfig,
 } from "../domain/ca-bundle-field";
 import { PartialTargetFailure } from "../domain/partial-target-failure";
 import type { BundleTarget, TargetWrite } from "../ports";
@@ -28,23 +27,78 @@ import {
 /** Name of the webhook target in logs, metrics and health. */
 export const WEBHOOKS_TARGET_NAME = "webhooks";
 
+/** Collection path of ValidatingWebhookConfigurations (admissionregistration.k8s.io/v1). */
+export const VALIDATING_WEBHOOKS_PATH =
+  "/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations";
+/** Collection path of MutatingWebhookConfigurations (admissionregistration.k8s.io/v1). */
+export const MUTATING_WEBHOOKS_PATH =
+  "/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations";
+/** Collection path of APIServices (apiregistration.k8s.io/v1). */
+export const APISERVICES_PATH = "/apis/apiregistration.k8s.io/v1/apiservices";
+
+/**
+ * A Validating/MutatingWebhookConfiguration as the API server sends it; only the caBundle is
+ * spelled out, every other field is written back as it was read.
+ */
+interface WebhookConfiguration extends KubeObject {
+  webhooks?: WebhookWithClientConfig[];
+}
+
+/** An APIService as the API server sends it (only what is read here spelled out). */
+interface ApiService extends KubeObject {
+  spec?: { caBundle?: string; insecureSkipTLSVerify?: boolean };
+}
+
 /** Parameters of {@link createWebhookTarget}. */
 export interface WebhookTargetParams {
-  readonly kubeConfig: KubeConfig;
+  /** The API server client (not closed by the target). */
+  readonly client: KubeClient;
   readonly logger: Logger;
   /** Re-reads of one object after a 409 before giving up. Default {@link DEFAULT_MAX_CONFLICT_RETRIES}. */
   readonly maxConflictRetries?: number;
 }
 
-/** How one kind of labelled object is listed, read, changed and written back. */
-interface CaBundleKind<T extends { metadata?: { name?: string } }> {
+/** One kind of labelled object: where it lives and how its caBundle is changed. */
+interface CaBundleKindSpec<T extends KubeObject> {
   /** `webhook/validating`, `webhook/mutating`, `apiservice`: prefix of the published target. */
   readonly prefix: string;
-  list(): Promise<T[]>;
-  read(name: string): Promise<T>;
+  /** The cluster-scoped collection, e.g. {@link APISERVICES_PATH}. */
+  readonly path: string;
+  readonly labelSelector: string;
   /** The object with the new caBundle, or undefined when it already has it (or must be skipped). */
   withCaBundle(object: T, caBundle: string): T | undefined;
-  replace(name: string, object: T): Promise<unknown>;
+}
+
+/** How one kind of labelled object is listed, read, changed and written back. */
+interface CaBundleKind<T extends KubeObject> {
+  readonly prefix: string;
+  list(signal: AbortSignal): Promise<T[]>;
+  read(name: string, signal: AbortSignal): Promise<T>;
+  withCaBundle(object: T, caBundle: string): T | undefined;
+  /** PUT with the object's resourceVersion: 409 when it changed since it was read. */
+  replace(name: string, object: T, signal: AbortSignal): Promise<unknown>;
+}
+
+function caBundleKind<T extends KubeObject>(
+  client: KubeClient,
+  spec: CaBundleKindSpec<T>,
+): CaBundleKind<T> {
+  const objectPath = (name: string): string => `${spec.path}/${encodeURIComponent(name)}`;
+  return {
+    prefix: spec.prefix,
+    list: async (signal) =>
+      (
+        await client.request<KubeList<T>>({
+          path: spec.path,
+          query: { labelSelector: spec.labelSelector },
+          signal,
+        })
+      ).items ?? [],
+    read: (name, signal) => client.request<T>({ path: objectPath(name), signal }),
+    withCaBundle: (object, caBundle) => spec.withCaBundle(object, caBundle),
+    replace: (name, body, signal) =>
+      client.request({ method: "PUT", path: objectPath(name), body, signal }),
+  };
 }
 
 function pause(ms: number, signal: AbortSignal): Promise<void> {
@@ -70,43 +124,33 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
  * caBundle on them). Objects that appear later get the bundle at the next resync.
  */
 export function createWebhookTarget(params: WebhookTargetParams): BundleTarget {
-  const admission = params.kubeConfig.makeApiClient(AdmissionregistrationV1Api);
-  const apiRegistration = params.kubeConfig.makeApiClient(ApiregistrationV1Api);
+  const { client } = params;
   const logger = params.logger.child({ [LogKeys.component]: "webhook-target" });
   const maxRetries = params.maxConflictRetries ?? DEFAULT_MAX_CONFLICT_RETRIES;
 
-  const validating: CaBundleKind<V1ValidatingWebhookConfiguration> = {
+  const webhooksWithNewCaBundle = (
+    object: WebhookConfiguration,
+    caBundle: string,
+  ): WebhookConfiguration | undefined => {
+    const webhooks = webhooksWithCaBundle(object.webhooks, caBundle);
+    return webhooks === undefined ? undefined : { ...object, webhooks };
+  };
+  const validating = caBundleKind<WebhookConfiguration>(client, {
     prefix: "webhook/validating",
-    list: async () =>
-      (
-        await admission.listValidatingWebhookConfiguration({
-          labelSelector: WEBHOOK_LABEL_SELECTOR,
-        })
-      ).items,
-    read: (name) => admission.readValidatingWebhookConfiguration({ name }),
-    withCaBundle: (object, caBundle) => {
-      const webhooks = webhooksWithCaBundle(object.webhooks, caBundle);
-      return webhooks === undefined ? undefined : { ...object, webhooks };
-    },
-    replace: (name, body) => admission.replaceValidatingWebhookConfiguration({ name, body }),
-  };
-  const mutating: CaBundleKind<V1MutatingWebhookConfiguration> = {
+    path: VALIDATING_WEBHOOKS_PATH,
+    labelSelector: WEBHOOK_LABEL_SELECTOR,
+    withCaBundle: webhooksWithNewCaBundle,
+  });
+  const mutating = caBundleKind<WebhookConfiguration>(client, {
     prefix: "webhook/mutating",
-    list: async () =>
-      (await admission.listMutatingWebhookConfiguration({ labelSelector: WEBHOOK_LABEL_SELECTOR }))
-        .items,
-    read: (name) => admission.readMutatingWebhookConfiguration({ name }),
-    withCaBundle: (object, caBundle) => {
-      const webhooks = webhooksWithCaBundle(object.webhooks, caBundle);
-      return webhooks === undefined ? undefined : { ...object, webhooks };
-    },
-    replace: (name, body) => admission.replaceMutatingWebhookConfiguration({ name, body }),
-  };
-  const apiServices: CaBundleKind<V1APIService> = {
+    path: MUTATING_WEBHOOKS_PATH,
+    labelSelector: WEBHOOK_LABEL_SELECTOR,
+    withCaBundle: webhooksWithNewCaBundle,
+  });
+  const apiServices = caBundleKind<ApiService>(client, {
     prefix: "apiservice",
-    list: async () =>
-      (await apiRegistration.listAPIService({ labelSelector: APISERVICE_LABEL_SELECTOR })).items,
-    read: (name) => apiRegistration.readAPIService({ name }),
+    path: APISERVICES_PATH,
+    labelSelector: APISERVICE_LABEL_SELECTOR,
     withCaBundle: (object, caBundle) => {
       const spec = object.spec;
       if (spec === undefined || spec.caBundle === caBundle) return undefined;
@@ -119,10 +163,9 @@ export function createWebhookTarget(params: WebhookTargetParams): BundleTarget {
       }
       return { ...object, spec: { ...spec, caBundle } };
     },
-    replace: (name, body) => apiRegistration.replaceAPIService({ name, body }),
-  };
+  });
 
-  async function syncOne<T extends { metadata?: { name?: string } }>(
+  async function syncOne<T extends KubeObject>(
     kind: CaBundleKind<T>,
     listed: T,
     caBundle: string,
@@ -135,7 +178,7 @@ export function createWebhookTarget(params: WebhookTargetParams): BundleTarget {
       const updated = kind.withCaBundle(object, caBundle);
       if (updated === undefined) return undefined;
       try {
-        await kind.replace(name, updated);
+        await kind.replace(name, updated, signal);
         return { target };
       } catch (err) {
         if (isKubeNotFound(err)) return undefined;
@@ -144,7 +187,7 @@ export function createWebhookTarget(params: WebhookTargetParams): BundleTarget {
       logger.info({ target, attempt: attempt + 1 }, "caBundle write conflicted: reading it again");
       await pause(conflictPauseMs(), signal);
       try {
-        object = await kind.read(name);
+        object = await kind.read(name, signal);
       } catch (err) {
         if (isKubeNotFound(err)) return undefined;
         throw kubeRequestFailed(`read ${target}`, err);
@@ -153,14 +196,14 @@ export function createWebhookTarget(params: WebhookTargetParams): BundleTarget {
     throw kubeConflictsExhausted(`update ${target}`, maxRetries + 1);
   }
 
-  async function syncKind<T extends { metadata?: { name?: string } }>(
+  async function syncKind<T extends KubeObject>(
     kind: CaBundleKind<T>,
     caBundle: string,
     signal: AbortSignal,
   ): Promise<TargetWrite[]> {
     let objects: T[];
     try {
-      objects = await kind.list();
+      objects = await kind.list(signal);
     } catch (err) {
       throw kubeRequestFailed(`list ${kind.prefix}`, err);
     }
