@@ -1,21 +1,16 @@
 import { MeshidError } from "@meshid/errors";
-import {
-  createCsr,
-  exportPkcs8Der,
-  generateKeyPair,
-  readCertificateInfo,
-  type KeyType,
-} from "@meshid/pki";
+import type { KeyType } from "@meshid/pki";
 import { parseSpiffeId, selectorKey, type Selector } from "@meshid/spiffe";
 import { getMeter, LogKeys, type Logger } from "@meshid/telemetry";
 import type { WatchIdentityOptions, WorkloadIdentitySource } from "../api/deps";
 import type { CaClient, Clock, EventSink } from "../ports";
-import { readAuthorityKeyId } from "./authority-key-id";
 import { CachedSvidRecord } from "./cached-svid-record";
+import { readLeafFields } from "./leaf-fields";
 import { computeRetryDelayMs, computeRotateAt } from "./rotation-time";
 import { internString, joinFlat } from "./intern";
 import { createSelectorIndex } from "./selector-index";
 import type { AgentBundle, AgentEntry, CachedSvid, WorkloadIdentity } from "./types";
+import { generateWorkloadKeyAndCsr } from "./workload-key";
 
 /** Most CSRs sent in one BatchNewX509SVID call (the CA's limit). */
 export const DEFAULT_MAX_BATCH_SIZE = 500;
@@ -27,6 +22,13 @@ export const DEFAULT_MINT_WAIT_MS = 5_000;
 export const DEFAULT_RETRY_BACKOFF_MS = Object.freeze({ min: 500, max: 30_000 });
 /** Longest the minting loop sleeps without work (it wakes on new work at once anyway). */
 export const IDLE_SLEEP_MS = 60_000;
+
+/**
+ * Workload keys made between two yields to the event loop while a batch is prepared: EC keys
+ * are made synchronously (≈ 0.1 ms each with the CSR), so a batch of 500 would otherwise hold
+ * the Workload API off for tens of milliseconds.
+ */
+export const KEYS_PER_YIELD = 16;
 
 /** Intermediate certificates shared between cached chains (older ones are copied per SVID). */
 const MAX_INTERNED_INTERMEDIATES = 16;
@@ -484,16 +486,16 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
     const keys: Uint8Array[] = [];
     const generations: number[] = [];
     const prepared: EntryState[] = [];
+    let made = 0;
     for (const state of batch) {
+      if (made > 0 && made % KEYS_PER_YIELD === 0) {
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+      made++;
       try {
-        const pair = await generateKeyPair(keyType);
-        const csrDer = await createCsr({
-          privateKey: pair.privateKey,
-          publicKey: pair.publicKey,
-          spiffeId: state.entry.spiffeId,
-        });
-        requests.push({ entryId: state.entry.id, csrDer });
-        keys.push(exportPkcs8Der(pair.privateKey));
+        const key = await generateWorkloadKeyAndCsr(keyType, state.entry.spiffeId);
+        requests.push({ entryId: state.entry.id, csrDer: key.csrDer });
+        keys.push(key.privateKeyPkcs8Der);
         generations.push(state.generation);
         prepared.push(state);
       } catch (err) {
@@ -541,7 +543,7 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
         const leaf = result.certChainDer[0];
         if (leaf === undefined)
           throw new MeshidError("internal", "agent.svid.malformed", "empty certificate chain");
-        const info = readCertificateInfo(leaf);
+        const fields = readLeafFields(leaf);
         // The record copies leaf and key into one allocation (no view into the response).
         const svid = new CachedSvidRecord({
           entryId: state.entry.id,
@@ -551,14 +553,14 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
           intermediates: internChainTail(result.certChainDer),
           privateKeyPkcs8Der: keys[i] as Uint8Array,
           serialHex: result.serialHex.toLowerCase(),
-          notBeforeMs: info.notBefore.getTime(),
-          notAfterMs: info.notAfter.getTime(),
+          notBeforeMs: fields.notBeforeMs,
+          notAfterMs: fields.notAfterMs,
           rotateAtMs: computeRotateAt({
-            notBefore: info.notBefore,
-            notAfter: info.notAfter,
+            notBefore: new Date(fields.notBeforeMs),
+            notAfter: new Date(fields.notAfterMs),
             random: random(),
           }).getTime(),
-          authorityId: internString(readAuthorityKeyId(leaf)),
+          authorityId: internString(fields.authorityId),
           entryRevision: state.entry.revision,
         });
         state.needsMint = false;
