@@ -2,7 +2,7 @@ import { CachedSvidRecord } from "./cached-svid-record";
 import type { CachedSvid } from "./types";
 
 describe("cached svid record", () => {
-  const record = new CachedSvidRecord({
+  const init = () => ({
     entryId: "e1",
     spiffeId: "spiffe://example.org/w",
     hint: "",
@@ -15,6 +15,7 @@ describe("cached svid record", () => {
     notAfterMs: Date.parse("2026-01-01T01:00:00Z"),
     rotateAtMs: Date.parse("2026-01-01T00:30:00Z"),
   });
+  const record = new CachedSvidRecord(init());
 
   it("cached svid record – dates come from the stored milliseconds, fresh on each access", () => {
     const svid: CachedSvid = record;
@@ -23,13 +24,41 @@ describe("cached svid record", () => {
     expect(svid.notBefore).not.toBe(svid.notBefore);
   });
 
+  it("cached svid record – times round-trip to the millisecond, also far from the 2020 base", () => {
+    for (const [notBeforeMs, notAfterMs, rotateAtMs] of [
+      [
+        Date.parse("2026-11-22T18:00:00Z"),
+        Date.parse("2026-11-22T19:00:00Z"),
+        Date.parse("2026-11-22T18:31:12.345Z"),
+      ],
+      [
+        Date.parse("2100-01-01T00:00:00Z"),
+        Date.parse("2100-03-01T00:00:00Z"),
+        Date.parse("2100-01-31T00:00:00.001Z"),
+      ],
+      [
+        Date.parse("1999-12-31T23:59:59Z"),
+        Date.parse("2000-01-01T00:00:00Z"),
+        Date.parse("1999-12-31T23:59:59.500Z"),
+      ],
+    ] as const) {
+      const r = new CachedSvidRecord({ ...init(), notBeforeMs, notAfterMs, rotateAtMs });
+      expect([r.notBeforeMs, r.notAfterMs, r.rotateAtMs]).toEqual([
+        notBeforeMs,
+        notAfterMs,
+        rotateAtMs,
+      ]);
+      expect(r.notAfter.getTime()).toBe(notAfterMs);
+    }
+  });
+
   it("cached svid record – JSON never carries the private key", () => {
     const json = JSON.stringify(record);
     expect(json).not.toContain("privateKey");
     expect(json).toContain('"rotateAt":"2026-01-01T00:30:00.000Z"');
   });
 
-  it("cached svid record – leaf and key in one copy; the chain is leaf then the shared intermediates", () => {
+  it("cached svid record – leaf and key kept as one copy; the chain is leaf then the shared intermediates", () => {
     const leaf = new Uint8Array([0x30, 1, 2]);
     const key = new Uint8Array([0x30, 9]);
     const intermediates = Object.freeze([new Uint8Array([0x30, 7])]);
@@ -56,7 +85,11 @@ describe("cached svid record", () => {
       [0x30, 7],
     ]);
     expect([...a.privateKeyPkcs8Der]).toEqual([0x30, 9]);
-    expect(a.certChainDer[0]!.buffer).toBe(a.privateKeyPkcs8Der.buffer);
+    // Fresh copies on each access: changing one never reaches the cache.
+    a.certChainDer[0]![0] = 0;
+    a.privateKeyPkcs8Der[0] = 0;
+    expect([...a.certChainDer[0]!]).toEqual([0x30, 1, 2]);
+    expect([...a.privateKeyPkcs8Der]).toEqual([0x30, 9]);
     expect(a.certChainDer[1]).toBe(b.certChainDer[1]);
     // Without a shared list the intermediates come from the chain given.
     const c = new CachedSvidRecord({

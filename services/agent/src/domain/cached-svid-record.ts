@@ -1,6 +1,19 @@
+import { joinFlat } from "./intern";
 import type { CachedSvid } from "./types";
 
 const NO_INTERMEDIATES: readonly Uint8Array[] = Object.freeze([]);
+
+/**
+ * Epoch ms (2020-01-01T00:00:00Z) the stored notBefore counts from: seconds since then stay
+ * below 2^30 (V8's small-integer range) until 2054. Times outside still work (heap numbers).
+ */
+export const TIME_BASE_MS = Date.UTC(2020, 0, 1);
+
+/** The bytes as a string of one Latin-1 character each (V8 stores it one byte per character). */
+function latin1(bytes: Uint8Array | undefined): string {
+  if (bytes === undefined) return "";
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
+}
 
 /** Fields of a {@link CachedSvidRecord}: a CachedSvid with its times in epoch milliseconds. */
 export interface CachedSvidRecordInit extends Omit<
@@ -21,28 +34,35 @@ export interface CachedSvidRecordInit extends Omit<
  * A cached SVID that keeps its three times as numbers and builds the `Date`s on access: a V8
  * Date costs ~110 bytes, so three per SVID were a fifth of the cache's memory. Getters live on
  * the prototype (no per-instance closures); every access returns a fresh Date. Likewise the
- * leaf and the key live in one allocation (one Uint8Array instead of two, plus the chain array),
- * and `certChainDer` / `privateKeyPkcs8Der` are views built on access; the intermediates are
- * kept as given (pass one shared array for SVIDs of the same authority).
+ * leaf and the key are kept together as one Latin-1 string (one byte per byte, in V8's heap:
+ * no ArrayBuffer, backing store and malloc block per SVID, and the garbage collector compacts
+ * it, where malloc'd blocks of long-lived SVIDs kept the allocator's free pages from being
+ * returned); `certChainDer` / `privateKeyPkcs8Der` are fresh Buffers built on access (the
+ * Workload API copies them into its response anyway). The intermediates are kept as given
+ * (pass one shared array for SVIDs of the same authority).
  */
 export class CachedSvidRecord implements CachedSvid {
   readonly entryId: string;
   readonly spiffeId: string;
   readonly hint: string;
-  /** The leaf DER followed by the PKCS#8 DER key. */
-  private readonly leafAndKey: Uint8Array;
+  /** The leaf DER followed by the PKCS#8 DER key, one character per byte. */
+  private readonly leafAndKey: string;
   private readonly leafLength: number;
   /** Certificates after the leaf (shared between SVIDs of one authority when possible). */
   private readonly intermediates: readonly Uint8Array[];
   readonly serialHex: string;
   readonly authorityId: string;
   readonly entryRevision: number;
-  /** notBefore in epoch ms. */
-  readonly notBeforeMs: number;
-  /** notAfter in epoch ms. */
-  readonly notAfterMs: number;
-  /** rotateAt in epoch ms. */
-  readonly rotateAtMs: number;
+  /**
+   * notBefore as seconds after {@link TIME_BASE_MS}, and the other two times as offsets from
+   * it: small integers V8 keeps in the object itself, where epoch milliseconds need a 16-byte
+   * heap number each.
+   */
+  private readonly notBeforeSeconds: number;
+  /** notAfter − notBefore, in ms. */
+  private readonly lifetimeMs: number;
+  /** rotateAt − notBefore, in ms. */
+  private readonly rotateAfterMs: number;
 
   constructor(init: CachedSvidRecordInit) {
     this.entryId = init.entryId;
@@ -50,30 +70,47 @@ export class CachedSvidRecord implements CachedSvid {
     this.hint = init.hint;
     const [leaf, ...rest] = init.certChainDer;
     const key = init.privateKeyPkcs8Der;
-    const leafLength = leaf?.byteLength ?? 0;
-    this.leafAndKey = new Uint8Array(leafLength + key.byteLength);
-    if (leaf !== undefined) this.leafAndKey.set(leaf, 0);
-    this.leafAndKey.set(key, leafLength);
-    this.leafLength = leafLength;
+    this.leafLength = leaf?.byteLength ?? 0;
+    this.leafAndKey = joinFlat(latin1(leaf), latin1(key));
     this.intermediates =
       init.intermediates ?? (rest.length === 0 ? NO_INTERMEDIATES : Object.freeze(rest));
     this.serialHex = init.serialHex;
     this.authorityId = init.authorityId;
     this.entryRevision = init.entryRevision;
-    this.notBeforeMs = init.notBeforeMs;
-    this.notAfterMs = init.notAfterMs;
-    this.rotateAtMs = init.rotateAtMs;
+    // Sub-second notBefore (certificates have second precision) moves into the offsets.
+    this.notBeforeSeconds = Math.floor((init.notBeforeMs - TIME_BASE_MS) / 1000);
+    const notBeforeMs = TIME_BASE_MS + this.notBeforeSeconds * 1000;
+    this.lifetimeMs = init.notAfterMs - notBeforeMs;
+    this.rotateAfterMs = init.rotateAtMs - notBeforeMs;
   }
 
-  /** Leaf first, then the intermediates (fresh array and leaf view on each access). */
+  /** notBefore in epoch ms. */
+  get notBeforeMs(): number {
+    return TIME_BASE_MS + this.notBeforeSeconds * 1000;
+  }
+
+  /** notAfter in epoch ms. */
+  get notAfterMs(): number {
+    return this.notBeforeMs + this.lifetimeMs;
+  }
+
+  /** rotateAt in epoch ms. */
+  get rotateAtMs(): number {
+    return this.notBeforeMs + this.rotateAfterMs;
+  }
+
+  /** Leaf first, then the intermediates (fresh array and leaf copy on each access). */
   get certChainDer(): readonly Uint8Array[] {
     if (this.leafLength === 0) return this.intermediates;
-    return [this.leafAndKey.subarray(0, this.leafLength), ...this.intermediates];
+    return [
+      Buffer.from(this.leafAndKey.slice(0, this.leafLength), "latin1"),
+      ...this.intermediates,
+    ];
   }
 
-  /** PKCS#8 DER (a view on each access). */
+  /** PKCS#8 DER (a fresh copy on each access). */
   get privateKeyPkcs8Der(): Uint8Array {
-    return this.leafAndKey.subarray(this.leafLength);
+    return Buffer.from(this.leafAndKey.slice(this.leafLength), "latin1");
   }
 
   /** Start of validity of the leaf. */
