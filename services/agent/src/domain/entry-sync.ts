@@ -194,7 +194,9 @@ export function createEntrySync(deps: EntrySyncDeps): EntrySync {
         logger.warn({ [LogKeys.entryId]: id }, "authorised entry missing from the sync");
         continue;
       }
-      next.set(id, entry);
+      // Keyed by the entry's own ID string: the authorised-ID list is a fresh copy of every ID
+      // on each sync, and the map keys are what the SVID cache keeps.
+      next.set(entry.id, entry);
     }
     revision = full ? reached : Math.max(revision, reached);
     const changed = !sameEntries(held, next);
