@@ -20,7 +20,10 @@ export interface KubeInformerParams<T extends KubeObject> {
   readonly fieldSelector?: string;
   /** A new or changed object (a re-list reports each object that changed meanwhile). */
   readonly onUpsert: (obj: T) => void;
-  /** A deleted object (a re-list reports each object that vanished meanwhile). */
+  /**
+   * A deleted object. For an object that vanished during a gap (found by a re-list) only its
+   * apiVersion, kind and metadata name, namespace, uid and resourceVersion are known.
+   */
   readonly onDelete: (obj: T) => void;
   /** After each successful list, the first included, once its changes were reported. */
   readonly onListed?: () => void;
@@ -37,7 +40,7 @@ export interface KubeInformerParams<T extends KubeObject> {
 }
 
 /** A running informer. */
-export interface KubeInformer<T extends KubeObject> {
+export interface KubeInformer {
   /** Starts; resolves after the first list attempt, successful or not (it keeps retrying). */
   start(): Promise<void>;
   /** Stops watching; resolves once the loop has ended. */
@@ -46,10 +49,27 @@ export interface KubeInformer<T extends KubeObject> {
   synced(): boolean;
   /** Successful lists so far (re-lists after 410 or failures included). */
   listCount(): number;
-  /** A cached object. */
-  get(namespace: string | undefined, name: string): T | undefined;
-  /** Every cached object. */
-  list(): T[];
+  /** Objects known now (as tracked: identity and resourceVersion only). */
+  size(): number;
+}
+
+/**
+ * What the informer keeps of each object: enough to tell changes and deletions apart at a
+ * re-list. Consumers keep what they need themselves; holding every full object too (a pod is
+ * ≈ 10 KB as JS objects) doubled the registrar's and proxy-config's memory per pod.
+ */
+function tracked<T extends KubeObject>(obj: T): T {
+  const m = obj.metadata ?? {};
+  return {
+    apiVersion: obj.apiVersion,
+    kind: obj.kind,
+    metadata: {
+      name: m.name,
+      namespace: m.namespace,
+      uid: m.uid,
+      resourceVersion: m.resourceVersion,
+    },
+  } as T;
 }
 
 function keyOf(obj: KubeObject): string {
@@ -59,7 +79,7 @@ function keyOf(obj: KubeObject): string {
 /** Creates an informer; nothing happens until `start()`. */
 export function createKubeInformer<T extends KubeObject>(
   params: KubeInformerParams<T>,
-): KubeInformer<T> {
+): KubeInformer {
   const { client } = params;
   const retryInitialMs = params.retryInitialMs ?? INFORMER_RETRY_INITIAL_MS;
   const retryMaxMs = params.retryMaxMs ?? INFORMER_RETRY_MAX_MS;
@@ -84,7 +104,7 @@ export function createKubeInformer<T extends KubeObject>(
       const key = keyOf(obj);
       seen.add(key);
       const old = cache.get(key);
-      cache.set(key, obj);
+      cache.set(key, tracked(obj));
       if (old?.metadata?.resourceVersion !== obj.metadata?.resourceVersion || old === undefined) {
         params.onUpsert(obj);
       }
@@ -139,7 +159,7 @@ export function createKubeInformer<T extends KubeObject>(
                 cache.delete(key);
                 params.onDelete(event.object);
               } else {
-                cache.set(key, event.object);
+                cache.set(key, tracked(event.object));
                 params.onUpsert(event.object);
               }
             },
@@ -172,7 +192,6 @@ export function createKubeInformer<T extends KubeObject>(
     },
     synced: () => lists > 0,
     listCount: () => lists,
-    get: (namespace, name) => cache.get(`${namespace ?? ""}/${name}`),
-    list: () => [...cache.values()],
+    size: () => cache.size,
   };
 }

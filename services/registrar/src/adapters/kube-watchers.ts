@@ -274,7 +274,7 @@ export async function startClusterWatchers(
     },
   ];
 
-  const informers: KubeInformer<Obj>[] = [];
+  const informers: KubeInformer[] = [];
   let stopped = false;
 
   const startOne = (spec: WatchSpec): Promise<void> => {

@@ -60,11 +60,32 @@ function round(ms: number): number {
   return Math.round(ms * 10) / 10;
 }
 
-/** Resident set size of `pid` in MiB (VmRSS of /proc/<pid>/status). */
-async function rssMb(pid: number): Promise<number> {
+/** Memory of one process in MiB. */
+interface ProcessMemory {
+  /** VmRSS: every resident page, shared ones (the node binary's code) counted in full. */
+  readonly rss: number;
+  /** RssAnon: the process's own heap, stacks and buffers. */
+  readonly anon: number;
+  /** Pss: resident pages with each shared page divided among the processes mapping it. */
+  readonly pss: number;
+}
+
+/** Memory of `pid` from /proc/<pid>/status and /proc/<pid>/smaps_rollup. */
+async function processMemory(pid: number): Promise<ProcessMemory> {
   const status = await readFile(`/proc/${pid}/status`, "utf8");
-  const kb = Number(/^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1] ?? "0");
-  return kb / 1024;
+  const rollup = await readFile(`/proc/${pid}/smaps_rollup`, "utf8");
+  const kb = (text: string, key: string): number =>
+    Number(new RegExp(`^${key}:\\s+(\\d+) kB$`, "m").exec(text)?.[1] ?? "0") / 1024;
+  return { rss: kb(status, "VmRSS"), anon: kb(status, "RssAnon"), pss: kb(rollup, "Pss") };
+}
+
+async function sumMemory(pids: readonly number[]): Promise<ProcessMemory> {
+  const all = await Promise.all(pids.map(processMemory));
+  return {
+    rss: all.reduce((a, m) => a + m.rss, 0),
+    anon: all.reduce((a, m) => a + m.anon, 0),
+    pss: all.reduce((a, m) => a + m.pss, 0),
+  };
 }
 
 interface Probe {
@@ -265,8 +286,12 @@ async function run(ctx: BenchmarkContext): Promise<Record<string, number | strin
     );
 
     // Memory before the burst, for the per-pod growth.
-    let idleRssMb = 0;
-    for (const s of services) idleRssMb += await rssMb(s.pid());
+    const idle = await sumMemory(services.map((s) => s.pid()));
+    const idleEach: string[] = [];
+    for (const s of services)
+      idleEach.push(`${s.service} ${round((await processMemory(s.pid())).rss)}`);
+    ctx.progress(`e2e: idle RSS MiB: ${idleEach.join(", ")}`);
+    const idleRssMb = idle.rss;
     const core = kube.kubeConfig().makeApiClient(CoreV1Api);
     const kubeletPods: V1Pod[] = [];
     const k = kube;
@@ -373,8 +398,9 @@ async function run(ctx: BenchmarkContext): Promise<Record<string, number | strin
     const podsCreatedMs = Math.max(...probes.map((p) => p.createdAt)) - startedAt;
     // Memory once every pod holds its SVID (and its stream stays open).
     const rss: Record<string, number> = {};
-    for (const s of services) rss[s.service] = await rssMb(s.pid());
+    for (const s of services) rss[s.service] = (await processMemory(s.pid())).rss;
     const controlPlaneRssMb = Object.values(rss).reduce((a, b) => a + b, 0);
+    const loaded = await sumMemory(services.map((s) => s.pid()));
     return {
       pods,
       burstMs,
@@ -386,6 +412,11 @@ async function run(ctx: BenchmarkContext): Promise<Record<string, number | strin
       podsCreatedMs,
       controlPlaneRssMb: round(controlPlaneRssMb),
       controlPlaneRssIdleMb: round(idleRssMb),
+      // The same five processes without double-counting shared pages (PSS), and their own
+      // memory only (RssAnon): the node binary's code is ≈ 31 MiB of each process's RSS.
+      controlPlanePssMb: round(loaded.pss),
+      controlPlaneAnonMb: round(loaded.anon),
+      controlPlaneAnonIdleMb: round(idle.anon),
       controlPlaneKbPerPod: round(((controlPlaneRssMb - idleRssMb) * 1024) / pods),
       caRssMb: round(rss.ca ?? 0),
       agentRssMb: round(rss.agent ?? 0),
