@@ -12,6 +12,7 @@ import { spiffeWorkload } from "@meshid/proto";
 import {
   createTempDir,
   getFreePort,
+  SERVICE_NODE_FLAGS,
   spawnManaged,
   startMeshidCa,
   startNatsServer,
@@ -486,7 +487,17 @@ async function runAgentBenchmark(ctx: BenchmarkContext) {
     ctx.progress(`starting the agent (${AGENT_MAIN})`);
     agent = await spawnManaged(
       process.execPath,
-      [...profileArgs, "--expose-gc", "--require", gcHook, AGENT_MAIN, "--config", configFile],
+      // The agent runs with the flags it is deployed with (the image's ENTRYPOINT).
+      [
+        ...SERVICE_NODE_FLAGS,
+        ...profileArgs,
+        "--expose-gc",
+        "--require",
+        gcHook,
+        AGENT_MAIN,
+        "--config",
+        configFile,
+      ],
       { name: "meshid-agent", env, orphanSignal: "SIGTERM" },
     );
     const started = await agent.waitForOutput(
