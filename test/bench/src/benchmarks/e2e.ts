@@ -35,6 +35,8 @@ import { percentile } from "./ca";
 export const E2E_BURST_PODS = 1000;
 /** Pods in quick (smoke-test) mode. */
 export const E2E_QUICK_PODS = 20;
+/** Wait after the burst before the steady-state memory reading. */
+export const E2E_SETTLE_MS = 15_000;
 /** Pod creations in flight at once (client-node requests). */
 export const E2E_CREATE_CONCURRENCY = 50;
 /** Generous bound for the whole burst (never a timing assertion). */
@@ -401,6 +403,11 @@ async function run(ctx: BenchmarkContext): Promise<Record<string, number | strin
     for (const s of services) rss[s.service] = (await processMemory(s.pid())).rss;
     const controlPlaneRssMb = Object.values(rss).reduce((a, b) => a + b, 0);
     const loaded = await sumMemory(services.map((s) => s.pid()));
+    // And once the burst's garbage had time to go (the pods and their streams stay): the
+    // steady state at 1,000 pods, beside the figure taken the moment the last SVID arrived.
+    ctx.progress(`e2e: waiting ${E2E_SETTLE_MS / 1000} s for the steady state at ${pods} pods`);
+    await new Promise((resolve) => setTimeout(resolve, ctx.quick ? 0 : E2E_SETTLE_MS));
+    const settled = await sumMemory(services.map((s) => s.pid()));
     return {
       pods,
       burstMs,
@@ -417,6 +424,8 @@ async function run(ctx: BenchmarkContext): Promise<Record<string, number | strin
       controlPlanePssMb: round(loaded.pss),
       controlPlaneAnonMb: round(loaded.anon),
       controlPlaneAnonIdleMb: round(idle.anon),
+      controlPlaneRssSettledMb: round(settled.rss),
+      controlPlanePssSettledMb: round(settled.pss),
       controlPlaneKbPerPod: round(((controlPlaneRssMb - idleRssMb) * 1024) / pods),
       caRssMb: round(rss.ca ?? 0),
       agentRssMb: round(rss.agent ?? 0),
