@@ -30,6 +30,7 @@ export {
   TOKEN_FILE_REFRESH_MS,
   loadKubeConnection,
   type KubeConnection,
+  type KubeConnectionEnvironment,
   type KubeConnectionSettings,
 } from "./kube-config";
 export {

@@ -37,6 +37,16 @@ export interface KubeConnection {
   readonly namespace?: string;
 }
 
+/** Where {@link loadKubeConnection} looks; tests point these elsewhere. */
+export interface KubeConnectionEnvironment {
+  /** Default `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /** Default {@link SERVICE_ACCOUNT_DIR}. */
+  readonly serviceAccountDir?: string;
+  /** Clock of the token-file cache; default `Date.now`. */
+  readonly now?: () => number;
+}
+
 /** A kubeconfig or in-cluster setup this package cannot use. */
 export class KubeConfigError extends Error {
   override readonly name = "KubeConfigError";
@@ -61,7 +71,7 @@ function named(list: unknown, name: string, what: string, source: string): Yaml 
 }
 
 /** A token that comes from a file, cached for {@link TOKEN_FILE_REFRESH_MS}. */
-function tokenFromFile(path: string, now: () => number = Date.now): () => Promise<string> {
+function tokenFromFile(path: string, now: () => number): () => Promise<string> {
   let cached: { token: string; readAt: number } | undefined;
   return async () => {
     if (cached === undefined || now() - cached.readAt >= TOKEN_FILE_REFRESH_MS) {
@@ -71,7 +81,12 @@ function tokenFromFile(path: string, now: () => number = Date.now): () => Promis
   };
 }
 
-function fromKubeconfig(text: string, source: string, baseDir: string): KubeConnection {
+function fromKubeconfig(
+  text: string,
+  source: string,
+  baseDir: string,
+  now: () => number,
+): KubeConnection {
   let doc: Yaml;
   try {
     doc = obj(parseYaml(text));
@@ -127,7 +142,7 @@ function fromKubeconfig(text: string, source: string, baseDir: string): KubeConn
       token !== undefined
         ? () => Promise.resolve(token)
         : tokenFile !== undefined
-          ? tokenFromFile(isAbsolute(tokenFile) ? tokenFile : join(baseDir, tokenFile))
+          ? tokenFromFile(isAbsolute(tokenFile) ? tokenFile : join(baseDir, tokenFile), now)
           : () => Promise.resolve(undefined),
     basicAuth:
       username === undefined
@@ -137,7 +152,11 @@ function fromKubeconfig(text: string, source: string, baseDir: string): KubeConn
   };
 }
 
-function fromCluster(env: Readonly<Record<string, string | undefined>>): KubeConnection {
+function fromCluster(
+  env: Readonly<Record<string, string | undefined>>,
+  dir: string,
+  now: () => number,
+): KubeConnection {
   const host = env.KUBERNETES_SERVICE_HOST;
   const port = env.KUBERNETES_SERVICE_PORT ?? "443";
   if (host === undefined || host === "") {
@@ -147,13 +166,13 @@ function fromCluster(env: Readonly<Record<string, string | undefined>>): KubeCon
   }
   let ca: Buffer;
   try {
-    ca = readFileSync(join(SERVICE_ACCOUNT_DIR, "ca.crt"));
+    ca = readFileSync(join(dir, "ca.crt"));
   } catch (err) {
     throw new KubeConfigError(`cannot read the service account CA: ${(err as Error).message}`);
   }
   let namespace: string | undefined;
   try {
-    namespace = readFileSync(join(SERVICE_ACCOUNT_DIR, "namespace"), "utf8").trim();
+    namespace = readFileSync(join(dir, "namespace"), "utf8").trim();
   } catch {
     namespace = undefined;
   }
@@ -161,7 +180,7 @@ function fromCluster(env: Readonly<Record<string, string | undefined>>): KubeCon
     server: `https://${host.includes(":") ? `[${host}]` : host}:${port}`,
     ca,
     insecureSkipTlsVerify: false,
-    token: tokenFromFile(join(SERVICE_ACCOUNT_DIR, "token")),
+    token: tokenFromFile(join(dir, "token"), now),
     namespace,
   };
 }
@@ -174,10 +193,11 @@ function fromCluster(env: Readonly<Record<string, string | undefined>>): KubeCon
  */
 export function loadKubeConnection(
   settings: KubeConnectionSettings,
-  env: Readonly<Record<string, string | undefined>> = process.env,
+  environment: KubeConnectionEnvironment = {},
 ): KubeConnection {
+  const now = environment.now ?? Date.now;
   if (settings.kubeconfigYaml !== undefined) {
-    return fromKubeconfig(settings.kubeconfigYaml, "kubeconfig", process.cwd());
+    return fromKubeconfig(settings.kubeconfigYaml, "kubeconfig", process.cwd(), now);
   }
   if (settings.kubeconfigFile !== undefined) {
     let text: string;
@@ -186,7 +206,11 @@ export function loadKubeConnection(
     } catch (err) {
       throw new KubeConfigError(`cannot read kubeconfig: ${(err as Error).message}`);
     }
-    return fromKubeconfig(text, settings.kubeconfigFile, dirname(settings.kubeconfigFile));
+    return fromKubeconfig(text, settings.kubeconfigFile, dirname(settings.kubeconfigFile), now);
   }
-  return fromCluster(env);
+  return fromCluster(
+    environment.env ?? process.env,
+    environment.serviceAccountDir ?? SERVICE_ACCOUNT_DIR,
+    now,
+  );
 }

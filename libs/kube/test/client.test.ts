@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { chmod, writeFile } from "node:fs/promises";
+import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CoreV1Api } from "@kubernetes/client-node";
 import {
@@ -13,6 +13,7 @@ import { stringify } from "yaml";
 import {
   KubeApiError,
   KubeConfigError,
+  TOKEN_FILE_REFRESH_MS,
   createKubeClient,
   createKubeInformer,
   loadKubeConnection,
@@ -212,8 +213,41 @@ describe("loadKubeConnection", () => {
     expect(() =>
       loadKubeConnection({ kubeconfigYaml: stringify({ ...base, "current-context": "nope" }) }),
     ).toThrow(/no context named "nope"/);
-    expect(() => loadKubeConnection({}, {})).toThrow(KubeConfigError);
-    expect(() => loadKubeConnection({}, {})).toThrow(/KUBERNETES_SERVICE_HOST/);
+    expect(() => loadKubeConnection({}, { env: {} })).toThrow(KubeConfigError);
+    expect(() => loadKubeConnection({}, { env: {} })).toThrow(/KUBERNETES_SERVICE_HOST/);
+  });
+
+  it("in-cluster – the service account's CA, namespace and token; the token is re-read as it rotates", async () => {
+    const sa = join(dir.path, "serviceaccount");
+    await mkdir(sa);
+    await writeFile(join(sa, "ca.crt"), "cluster CA");
+    await writeFile(join(sa, "namespace"), "meshid\n");
+    await writeFile(join(sa, "token"), "first\n");
+    let clock = 0;
+    const conn = loadKubeConnection(
+      {},
+      {
+        env: { KUBERNETES_SERVICE_HOST: "fd00::1", KUBERNETES_SERVICE_PORT: "6443" },
+        serviceAccountDir: sa,
+        now: () => clock,
+      },
+    );
+    expect(conn.server).toBe("https://[fd00::1]:6443");
+    expect(conn.ca?.toString()).toBe("cluster CA");
+    expect(conn.namespace).toBe("meshid");
+    expect(await conn.token()).toBe("first");
+    await writeFile(join(sa, "token"), "second\n");
+    clock = TOKEN_FILE_REFRESH_MS - 1;
+    expect(await conn.token()).toBe("first");
+    clock = TOKEN_FILE_REFRESH_MS;
+    expect(await conn.token()).toBe("second");
+    await rm(join(sa, "ca.crt"));
+    expect(() =>
+      loadKubeConnection(
+        {},
+        { env: { KUBERNETES_SERVICE_HOST: "10.0.0.1" }, serviceAccountDir: sa },
+      ),
+    ).toThrow(/service account CA/);
   });
 
   it("https – trusts the kubeconfig's CA and verifies the server name", async () => {
