@@ -55,6 +55,11 @@ export interface KubeWatchRequest {
   readonly path: string;
   readonly query?: KubeQuery;
   readonly signal?: AbortSignal;
+  /**
+   * A watch that receives nothing for this long is treated as a dead connection and fails.
+   * Default: the `timeoutSeconds` asked of the server (else 10 minutes) plus 30 s.
+   */
+  readonly idleTimeoutMs?: number;
 }
 
 /** The client. */
@@ -227,6 +232,10 @@ export function createKubeClient(
           r.destroy();
         };
         r.on("error", finish);
+        const serverTimeoutS = Number(req.query?.timeoutSeconds ?? 600);
+        r.setTimeout(req.idleTimeoutMs ?? serverTimeoutS * 1000 + 30_000, () =>
+          finish(new Error(`watch ${req.path}: no data from the API server in time`)),
+        );
         r.on("response", (res) => {
           const code = res.statusCode ?? 0;
           if (code !== 200) {

@@ -155,6 +155,20 @@ describe("createKubeClient", () => {
     await expect(watching).resolves.toBeUndefined();
   });
 
+  it("kube client – a watch that goes silent is treated as dead", async () => {
+    const list = await client.request<KubeList>({ path: cmPath });
+    await expect(
+      client.watch(
+        {
+          path: cmPath,
+          query: { resourceVersion: list.metadata?.resourceVersion },
+          idleTimeoutMs: 200,
+        },
+        () => undefined,
+      ),
+    ).rejects.toThrow(/no data from the API server/);
+  });
+
   it("kube client – a watch from an expired resourceVersion rejects with 410", async () => {
     const list = await client.request<KubeList>({ path: cmPath });
     kube.compactHistory();
