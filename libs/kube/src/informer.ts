@@ -3,6 +3,7 @@
 // last resourceVersion seen (bookmarks advance it); 410 Expired re-lists at once; any other
 // failure is reported and re-listed after a capped, doubling backoff. A re-list reports the
 // differences against the cache, deletions included, so nothing is missed across gaps.
+import { setTimeout as delay } from "node:timers/promises";
 import { isKubeGone } from "./api-errors";
 import type { KubeClient } from "./client";
 import type { KubeList, KubeObject } from "./types";
@@ -120,17 +121,6 @@ export function createKubeInformer<T extends KubeObject>(
     return result.metadata?.resourceVersion ?? "";
   };
 
-  const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
-    new Promise((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done(): void {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      }
-      signal.addEventListener("abort", done, { once: true });
-    });
-
   const loop = async (signal: AbortSignal, firstAttempt: () => void): Promise<void> => {
     let retryMs = retryInitialMs;
     while (!signal.aborted) {
@@ -171,7 +161,7 @@ export function createKubeInformer<T extends KubeObject>(
         // 410 Expired: our resourceVersion is older than the server's history. Re-list now.
         if (isKubeGone(err)) continue;
         params.onError?.(err, retryMs);
-        await sleep(retryMs, signal);
+        await delay(retryMs, undefined, { signal }).catch(() => undefined);
         retryMs = Math.min(retryMs * 2, retryMaxMs);
       }
     }
