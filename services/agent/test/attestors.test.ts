@@ -10,6 +10,8 @@ import {
 } from "node:fs";
 import { readlink } from "node:fs/promises";
 import { createServer, type Socket } from "node:net";
+import { createServer as createHttpServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { isMeshidError } from "@meshid/errors";
@@ -429,6 +431,52 @@ describe("k8s attestor (fake /proc, kubelet stand-in)", () => {
     );
   });
 
+  it("k8s attestor – a miss while a request is under way waits for the next request, not the retry delay", async () => {
+    const file = "containerd-systemd-v1.txt";
+    const real = client();
+    let calls = 0;
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const gated: KubeletClient = {
+      async listPods(signal) {
+        calls += 1;
+        const pods = await real.listPods(signal);
+        if (calls === 1) await gate;
+        return pods;
+      },
+    };
+    // A retry after the delay would outlast the test.
+    const attestor = createK8sAttestor({
+      procRoot: proc.path,
+      kubelet: gated,
+      nodeName: "node-a",
+      retry: { attempts: 2, delayMs: 60_000 },
+    });
+    // The first caller sends the request and, missing, waits out the retry delay (then leaves).
+    const early = new AbortController();
+    const first = attestor.attest({ pid: pidOf(file), uid: 0, gid: 0 }, early.signal);
+    await sleep(50);
+    // The pod is listed after the first request was answered: that answer misses it.
+    kubelet.setPods([podFor(file)]);
+    const second = attest(attestor, file);
+    await sleep(10);
+    release();
+    const selectors = await second;
+    expect(texts(selectors)).toContain(`k8s:pod-uid:${EXPECTED.pods[file]!.podUid}`);
+    expect(calls).toBe(2);
+    early.abort(new Error("caller went away"));
+    await expect(first).rejects.toThrow("caller went away");
+  });
+
+  it("k8s attestor – concurrent attestations share one request", async () => {
+    kubelet.setPods(Object.keys(EXPECTED.pods).map((f) => podFor(f)));
+    const attestor = attestorWith(client());
+    const before = kubelet.requestCount();
+    const all = await Promise.all(Object.keys(EXPECTED.pods).map((f) => attest(attestor, f)));
+    expect(all.every((selectors) => selectors.length > 0)).toBe(true);
+    expect(kubelet.requestCount() - before).toBe(1);
+  });
+
   it("k8s attestor – an unreachable kubelet is kubelet_unavailable", async () => {
     const down = await startKubeletStandIn();
     await down.stop();
@@ -540,6 +588,109 @@ describe("kubelet client", () => {
       ).rejects.toThrow("caller went away");
     } finally {
       await kubelet.stop();
+    }
+  });
+
+  it("kubelet client – keeps only the attestor's fields; an unchanged pod is the same object in the next list", async () => {
+    const pod = (name: string, image: string) => ({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: {
+        name,
+        namespace: "ns",
+        uid: `uid-${name}`,
+        labels: { app: name },
+        annotations: { big: "x".repeat(1000) },
+        ownerReferences: [{ apiVersion: "apps/v1", kind: "ReplicaSet", name: "rs", uid: "1" }],
+        managedFields: [{ manager: "kubelet", fieldsV1: { "f:status": {} } }],
+      },
+      spec: {
+        nodeName: "node-a",
+        serviceAccountName: "sa",
+        containers: [{ name: "app", image, env: [{ name: "A", value: "1" }] }],
+      },
+      status: {
+        phase: "Running",
+        containerStatuses: [
+          {
+            name: "app",
+            image,
+            imageID: "",
+            containerID: `containerd://${name}`,
+            ready: true,
+            restartCount: 0,
+          },
+        ],
+      },
+    });
+    const kubelet = await startKubeletStandIn({ pods: [pod("a", "img:1"), pod("b", "img:1")] });
+    try {
+      const client = createKubeletClient({ url: kubelet.url });
+      const first = await client.listPods();
+      expect(first[0]).toEqual({
+        metadata: {
+          name: "a",
+          namespace: "ns",
+          uid: "uid-a",
+          labels: { app: "a" },
+          ownerReferences: [{ kind: "ReplicaSet", name: "rs" }],
+        },
+        spec: {
+          nodeName: "node-a",
+          serviceAccountName: "sa",
+          containers: [{ name: "app", image: "img:1" }],
+        },
+        status: {
+          containerStatuses: [
+            { name: "app", image: "img:1", imageID: "", containerID: "containerd://a" },
+          ],
+        },
+      });
+      kubelet.setPods([pod("a", "img:1"), pod("b", "img:2"), pod("c", "img:1")]);
+      const second = await client.listPods();
+      expect(second.map((p) => p.metadata?.name)).toEqual(["a", "b", "c"]);
+      expect(second[0]).toBe(first[0]);
+      expect(second[1]).not.toBe(first[1]);
+      expect(second[1]?.spec?.containers?.[0]?.image).toBe("img:2");
+    } finally {
+      await kubelet.stop();
+    }
+  });
+
+  it("kubelet client – a list of thousands of pods arrives whole", async () => {
+    const pods = Array.from({ length: 3000 }, (_, i) => ({
+      metadata: { name: `p${i}`, namespace: "ns", uid: `u${i}`, labels: { "a{b": 'c"}d' } },
+    }));
+    const kubelet = await startKubeletStandIn({ pods });
+    try {
+      const got = await createKubeletClient({ url: kubelet.url }).listPods();
+      expect(got.map((p) => p.metadata?.name)).toEqual(pods.map((p) => p.metadata.name));
+      expect(got[2999]?.metadata?.labels).toEqual({ "a{b": 'c"}d' });
+    } finally {
+      await kubelet.stop();
+    }
+  });
+
+  it.each([
+    ["no JSON", "<html>"],
+    ["a truncated list", '{"kind":"PodList","items":[{"metadata":{}}'],
+    ["a broken pod", '{"kind":"PodList","items":[{"metadata":}]}'],
+    ["no pod list", '{"kind":"Status","code":500}'],
+  ])("kubelet client – an answer with %s is kubelet_unavailable", async (_, body) => {
+    const server = createHttpServer((_req, res) => {
+      res.writeHead(200, { "Content-Type": "application/json" });
+      res.end(body);
+    });
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      await expectCode(
+        createKubeletClient({ url }).listPods(),
+        "agent.attestation.kubelet_unavailable",
+      );
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 

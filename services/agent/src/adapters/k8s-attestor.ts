@@ -61,22 +61,54 @@ function runtimeIdOf(containerID: string | undefined): string | undefined {
   return sep < 0 ? containerID : containerID.slice(sep + 3);
 }
 
-/** Pods whose container statuses (regular or init) name `containerId`. */
-function findContainer(pods: readonly KubeletPod[], containerId: string): PodMatch[] {
-  const matches: PodMatch[] = [];
+/** The containers of one pod list, by runtime container ID (regular and init containers). */
+type PodIndex = ReadonlyMap<string, readonly PodMatch[]>;
+
+/**
+ * One pod's containers: runtime container ID and the container's match as a one-element list
+ * (the usual index value, so a list indexed again allocates none), regular then init containers.
+ */
+type PodContainers = readonly (readonly [string, readonly PodMatch[]])[];
+
+function containersOf(pod: KubeletPod): PodContainers {
+  const out: (readonly [string, readonly PodMatch[]])[] = [];
+  const add = (list: readonly KubeletContainerStatus[] | undefined, init: boolean): void => {
+    for (const status of list ?? []) {
+      const id = runtimeIdOf(status.containerID);
+      if (id !== undefined) out.push([id, [{ pod, status, init }]]);
+    }
+  };
+  add(pod.status?.containerStatuses, false);
+  add(pod.status?.initContainerStatuses, true);
+  return out;
+}
+
+/**
+ * Indexes `pods` by the container IDs their statuses (regular or init) name, once per list.
+ * A pod object seen in an earlier list (the kubelet client hands out the same object while a
+ * pod is unchanged) keeps its matches from `known`.
+ */
+function indexPods(
+  pods: readonly KubeletPod[],
+  known: WeakMap<KubeletPod, PodContainers>,
+): PodIndex {
+  const index = new Map<string, readonly PodMatch[]>();
   for (const pod of pods) {
-    const lists: [readonly KubeletContainerStatus[] | undefined, boolean][] = [
-      [pod.status?.containerStatuses, false],
-      [pod.status?.initContainerStatuses, true],
-    ];
-    for (const [list, init] of lists) {
-      for (const status of list ?? []) {
-        if (runtimeIdOf(status.containerID) === containerId) matches.push({ pod, status, init });
-      }
+    let containers = known.get(pod);
+    if (containers === undefined) {
+      containers = containersOf(pod);
+      known.set(pod, containers);
+    }
+    for (const [id, match] of containers) {
+      const matches = index.get(id);
+      // Two pods naming one container: attest refuses it as ambiguous.
+      index.set(id, matches === undefined ? match : [...matches, ...match]);
     }
   }
-  return matches;
+  return index;
 }
+
+const NO_MATCH: readonly PodMatch[] = Object.freeze([]);
 
 function selectorsOf(match: PodMatch, nodeName: string): Selector[] {
   const { pod, status, init } = match;
@@ -116,9 +148,12 @@ function selectorsOf(match: PodMatch, nodeName: string): Selector[] {
 /**
  * Creates the `k8s` workload attestor: reads `<procRoot>/<pid>/cgroup` for the pod UID and
  * container ID (no container ID → `[]`, not a pod), finds the pod in the kubelet's `/pods` list
- * (cached for `cacheTtlMs`; on a miss fetched again up to `retry.attempts` times,
- * `retry.delayMs` apart, since a new pod may not be listed yet) whose `containerStatuses` or
- * `initContainerStatuses` name the container (`containerd://<id>`, `cri-o://<id>`,
+ * (indexed by container ID once per list and cached for `cacheTtlMs`; on a miss fetched again
+ * up to `retry.attempts` times, `retry.delayMs` apart, since a new pod may not be listed yet:
+ * one request at a time, shared by every caller, and a caller that misses while a request is
+ * under way, which may have been sent before its pod was listed, looks at its answer and then
+ * takes the next request, sent as soon as that one is answered, without the delay) whose
+ * `containerStatuses` or `initContainerStatuses` name the container (`containerd://<id>`, `cri-o://<id>`,
  * `docker://<id>`), and returns `k8s:ns`, `sa`, `pod-uid`, `pod-name`, `node-name`,
  * `pod-label:<k>:<v>`, `pod-owner:<Kind>:<name>`, `pod-image`, `pod-init-image`, and the calling
  * container's `container-name` and `container-image`, deduplicated and sorted. A container outside Kubernetes (no pod
@@ -136,35 +171,70 @@ export function createK8sAttestor(params: CreateK8sAttestorParams): WorkloadAtte
   const attempts = Math.max(1, retry.attempts);
   const ttlMs = params.cacheTtlMs ?? DEFAULT_POD_LIST_CACHE_TTL_MS;
   const nowMs = params.nowMs ?? (() => performance.now());
-  let cache: { pods: KubeletPod[]; fetchedAtMs: number } | undefined;
-  // Concurrent attestations share one in-flight request.
-  let inflight: Promise<KubeletPod[]> | undefined;
+  let cache: { index: PodIndex; fetchedAtMs: number } | undefined;
+  const containersByPod = new WeakMap<KubeletPod, PodContainers>();
+  // At most one request at a time, shared by every attestation waiting for it.
+  let inflight: Promise<PodIndex> | undefined;
 
-  // The shared request is not tied to one caller's signal (the client has its own timeout);
-  // each caller stops waiting when its own signal aborts.
-  const fetchPods = (signal?: AbortSignal): Promise<KubeletPod[]> => {
-    inflight ??= params.kubelet
-      .listPods()
-      .then((pods) => {
-        cache = { pods, fetchedAtMs: nowMs() };
-        return pods;
-      })
+  const startFetch = (): Promise<PodIndex> => {
+    const request = params.kubelet.listPods().then((pods) => {
+      const index = indexPods(pods, containersByPod);
+      cache = { index, fetchedAtMs: nowMs() };
+      return index;
+    });
+    inflight = request;
+    request
       .finally(() => {
-        inflight = undefined;
-      });
-    return untilAborted(inflight, signal);
+        if (inflight === request) inflight = undefined;
+      })
+      .catch(() => undefined);
+    return request;
   };
 
-  const lookup = async (containerId: string, signal?: AbortSignal): Promise<PodMatch[]> => {
+  /**
+   * A pod list fetched after `stale` (the request under way when the caller found its container
+   * missing, which may have been sent before the pod was listed): a request sent since is
+   * joined, else one is sent. The shared request is not tied to one caller's signal (the
+   * client has its own timeout); each caller stops waiting when its own signal aborts.
+   */
+  const fetchAfter = async (
+    stale: Promise<PodIndex> | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<PodIndex> => {
+    while (stale !== undefined && inflight === stale) {
+      await untilAborted(
+        stale.catch(() => undefined),
+        signal,
+      );
+    }
+    return untilAborted(inflight ?? startFetch(), signal);
+  };
+
+  const lookup = async (
+    containerId: string,
+    signal?: AbortSignal,
+  ): Promise<readonly PodMatch[]> => {
     if (cache !== undefined && nowMs() - cache.fetchedAtMs < ttlMs) {
-      const hit = findContainer(cache.pods, containerId);
-      if (hit.length > 0) return hit;
+      const hit = cache.index.get(containerId);
+      if (hit !== undefined) return hit;
+    }
+    // A request already under way may list the pod: it costs nothing to look.
+    let stale = inflight;
+    if (stale !== undefined) {
+      const index = await untilAborted(
+        stale.catch(() => undefined),
+        signal,
+      );
+      const hit = index?.get(containerId);
+      if (hit !== undefined) return hit;
     }
     let lastError: Error | undefined;
     for (let attempt = 1; attempt <= attempts; attempt++) {
+      const fresh = fetchAfter(stale, signal);
+      stale = undefined;
       try {
-        const found = findContainer(await fetchPods(signal), containerId);
-        if (found.length > 0) return found;
+        const found = (await fresh).get(containerId);
+        if (found !== undefined) return found;
         lastError = undefined;
       } catch (err) {
         signal?.throwIfAborted();
@@ -178,7 +248,7 @@ export function createK8sAttestor(params: CreateK8sAttestorParams): WorkloadAtte
       }
     }
     if (lastError !== undefined) throw lastError;
-    return [];
+    return NO_MATCH;
   };
 
   return {

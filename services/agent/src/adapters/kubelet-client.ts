@@ -1,6 +1,8 @@
+import { hash } from "node:crypto";
 import { request as httpRequest, type IncomingMessage } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { MeshidError } from "@meshid/errors";
+import { createJsonArraySplitter } from "../domain/json-array-splitter";
 
 /** Error code of {@link KubeletClient.listPods} when the kubelet cannot be asked. */
 export const KUBELET_UNAVAILABLE_CODE = "agent.attestation.kubelet_unavailable";
@@ -45,7 +47,9 @@ export interface KubeletPod {
 /** The kubelet's pod list on this node (`GET /pods`). */
 export interface KubeletClient {
   /**
-   * The pods the kubelet runs now.
+   * The pods the kubelet runs now, with only the {@link KubeletPod} fields. Each pod of the
+   * answer is parsed on its own as it arrives (never the whole answer as one string or object
+   * tree), and a pod whose JSON is unchanged since the last answer is the same object as then.
    *
    * @throws MeshidError `unavailable` / `agent.attestation.kubelet_unavailable` when the
    *   kubelet cannot be reached, answers other than 200, times out or sends no pod list.
@@ -69,6 +73,96 @@ export interface CreateKubeletClientParams {
 
 function unavailable(message: string, cause?: unknown): MeshidError {
   return new MeshidError("unavailable", KUBELET_UNAVAILABLE_CODE, message, { cause });
+}
+
+type Json = Readonly<Record<string, unknown>>;
+
+function objectOf(value: unknown): Json | undefined {
+  return typeof value === "object" && value !== null && !Array.isArray(value)
+    ? (value as Json)
+    : undefined;
+}
+
+function stringOf(value: unknown): string | undefined {
+  return typeof value === "string" ? value : undefined;
+}
+
+/** Copies the string-valued properties `keys` of `value` (absent ones stay absent). */
+function pick<K extends string>(
+  value: unknown,
+  keys: readonly K[],
+): { [P in K]?: string } | undefined {
+  const from = objectOf(value);
+  if (from === undefined) return undefined;
+  const out: { [P in K]?: string } = {};
+  for (const key of keys) {
+    const v = stringOf(from[key]);
+    if (v !== undefined) out[key] = v;
+  }
+  return out;
+}
+
+function pickList<K extends string>(
+  value: unknown,
+  keys: readonly K[],
+): { [P in K]?: string }[] | undefined {
+  if (!Array.isArray(value)) return undefined;
+  const out: { [P in K]?: string }[] = [];
+  for (const item of value as unknown[]) {
+    const picked = pick(item, keys);
+    if (picked !== undefined) out.push(picked);
+  }
+  return out;
+}
+
+const CONTAINER_KEYS = ["name", "image"] as const;
+const STATUS_KEYS = ["name", "containerID", "image", "imageID"] as const;
+const OWNER_KEYS = ["kind", "name"] as const;
+
+/**
+ * The {@link KubeletPod} fields of one parsed `/pods` item, copied (nothing else of the pod is
+ * kept: no managed fields, annotations, env or volumes); undefined when `value` is no object.
+ * Fields of the wrong JSON type are left out.
+ */
+export function kubeletPodFromJson(value: unknown): KubeletPod | undefined {
+  const pod = objectOf(value);
+  if (pod === undefined) return undefined;
+  const metadata = objectOf(pod.metadata);
+  const spec = objectOf(pod.spec);
+  const status = objectOf(pod.status);
+  let labels: Record<string, string> | undefined;
+  const rawLabels = objectOf(metadata?.labels);
+  if (rawLabels !== undefined) {
+    labels = {};
+    for (const [k, v] of Object.entries(rawLabels)) if (typeof v === "string") labels[k] = v;
+  }
+  const compact = <T extends object>(o: T): T =>
+    Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+  return compact({
+    metadata:
+      metadata === undefined
+        ? undefined
+        : compact({
+            ...pick(metadata, ["name", "namespace", "uid"] as const),
+            labels,
+            ownerReferences: pickList(metadata.ownerReferences, OWNER_KEYS),
+          }),
+    spec:
+      spec === undefined
+        ? undefined
+        : compact({
+            ...pick(spec, ["nodeName", "serviceAccountName", "serviceAccount"] as const),
+            containers: pickList(spec.containers, CONTAINER_KEYS),
+            initContainers: pickList(spec.initContainers, CONTAINER_KEYS),
+          }),
+    status:
+      status === undefined
+        ? undefined
+        : compact({
+            containerStatuses: pickList(status.containerStatuses, STATUS_KEYS),
+            initContainerStatuses: pickList(status.initContainerStatuses, STATUS_KEYS),
+          }),
+  });
 }
 
 /**
@@ -100,6 +194,8 @@ export function createKubeletClient(params: CreateKubeletClientParams): KubeletC
   const podsUrl = new URL("pods", base.href.endsWith("/") ? base.href : `${base.href}/`);
   const where = `${base.protocol}//${base.host}/pods`;
   const timeoutMs = params.timeoutMs ?? DEFAULT_KUBELET_TIMEOUT_MS;
+  /** The pods of the last complete answer, by the SHA-256 of their JSON. */
+  let previous = new Map<string, KubeletPod>();
 
   return {
     async listPods(signal?: AbortSignal): Promise<KubeletPod[]> {
@@ -107,7 +203,7 @@ export function createKubeletClient(params: CreateKubeletClientParams): KubeletC
       const token = typeof params.token === "function" ? await params.token() : params.token;
       const headers: Record<string, string> = { Accept: "application/json" };
       if (token !== undefined && token !== "") headers.Authorization = `Bearer ${token}`;
-      const body = await new Promise<string>((resolve, reject) => {
+      return new Promise<KubeletPod[]>((resolve, reject) => {
         const timeout = AbortSignal.timeout(timeoutMs);
         const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
         const options = {
@@ -124,7 +220,22 @@ export function createKubeletClient(params: CreateKubeletClientParams): KubeletC
             reject(unavailable(`kubelet ${where} answered HTTP ${res.statusCode ?? 0}`));
             return;
           }
-          const chunks: Buffer[] = [];
+          // Each pod is parsed as it arrives and only the fields the attestor reads are kept:
+          // never the whole answer as one string or one object tree (megabytes on a full node).
+          // A pod whose JSON did not change since the last answer is the same object as then,
+          // so a list fetched again and again while pods start makes no new long-lived objects.
+          const pods: KubeletPod[] = [];
+          const seen = new Map<string, KubeletPod>();
+          const splitter = createJsonArraySplitter("items", (bytes) => {
+            const digest = hash("sha256", bytes, "base64");
+            let pod = previous.get(digest) ?? seen.get(digest);
+            if (pod === undefined) {
+              pod = kubeletPodFromJson(JSON.parse(bytes.toString("utf8")));
+              if (pod === undefined) return;
+            }
+            seen.set(digest, pod);
+            pods.push(pod);
+          });
           let size = 0;
           res.on("data", (chunk: Buffer) => {
             size += chunk.length;
@@ -134,9 +245,21 @@ export function createKubeletClient(params: CreateKubeletClientParams): KubeletC
               );
               return;
             }
-            chunks.push(chunk);
+            try {
+              splitter.push(chunk);
+            } catch (err) {
+              res.destroy(unavailable(`kubelet ${where} sent no JSON`, err));
+            }
           });
-          res.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
+          res.on("end", () => {
+            const result = splitter.end();
+            if (result.kind === "ok") {
+              previous = seen;
+              resolve(pods);
+            } else if (result.kind === "missing")
+              reject(unavailable(`kubelet ${where} sent no pod list`));
+            else reject(unavailable(`kubelet ${where} sent no JSON`));
+          });
           res.on("error", (err) => reject(toUnavailable(err)));
         };
         const toUnavailable = (err: unknown): Error => {
@@ -157,15 +280,6 @@ export function createKubeletClient(params: CreateKubeletClientParams): KubeletC
         req.on("error", (err) => reject(toUnavailable(err)));
         req.end();
       });
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(body);
-      } catch (err) {
-        throw unavailable(`kubelet ${where} sent no JSON`, err);
-      }
-      const items = (parsed as { items?: unknown } | null)?.items;
-      if (!Array.isArray(items)) throw unavailable(`kubelet ${where} sent no pod list`);
-      return items as KubeletPod[];
     },
   };
 }
