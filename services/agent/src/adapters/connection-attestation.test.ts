@@ -131,6 +131,26 @@ describe("connection attestation", () => {
     expect(state.runs).toBe(1);
   });
 
+  it("connection attestation – close aborts the attestation under way; later calls get an aborted one", async () => {
+    const signals: AbortSignal[] = [];
+    const attestation: WorkloadAttestation = {
+      attest: (_p, signal) =>
+        new Promise<Selector[]>((resolve, reject) => {
+          signals.push(signal!);
+          if (signal!.aborted) reject(new Error("aborted"));
+          signal!.addEventListener("abort", () => reject(new Error("aborted")), { once: true });
+          setTimeout(() => resolve([uidSelector]), 20);
+        }),
+    };
+    const conn = createConnectionAttestation({ process: proc, attestation, nowMs: () => 0 });
+    const during = conn.attest();
+    conn.close();
+    await expect(during).rejects.toThrow("aborted");
+    expect(signals[0]?.aborted).toBe(true);
+    await expect(conn.attest()).rejects.toThrow("aborted");
+    expect(signals[1]?.aborted).toBe(true);
+  });
+
   it("connection attestation – an attestation without start times is reused within the max age", async () => {
     let runs = 0;
     const attestation: WorkloadAttestation = {

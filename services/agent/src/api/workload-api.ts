@@ -119,6 +119,19 @@ export function trustDomainIdOf(bundle: AgentBundle): string {
   return `spiffe://${bundle.trustDomain}`;
 }
 
+/** The concatenated X.509 authorities of each bundle object, shared by every response. */
+const bundleDers = new WeakMap<AgentBundle, Buffer>();
+
+/** The bundle's X.509 authorities as DER concatenated: one copy per bundle object. */
+function bundleDerOf(bundle: AgentBundle): Buffer {
+  let der = bundleDers.get(bundle);
+  if (der === undefined) {
+    der = Buffer.concat(bundle.x509AuthoritiesDer);
+    bundleDers.set(bundle, der);
+  }
+  return der;
+}
+
 /**
  * Converts a workload's identity into the X509SVIDResponse it is sent as: per SVID the SPIFFE
  * ID, the chain as DER certificates concatenated leaf first, the PKCS#8 DER key, the bundle's
@@ -126,7 +139,7 @@ export function trustDomainIdOf(bundle: AgentBundle): string {
  * bundles stay empty.
  */
 export function identityToX509SvidResponse(identity: WorkloadIdentity): X509SVIDResponse {
-  const bundleDer = Buffer.concat(identity.bundle.x509AuthoritiesDer);
+  const bundleDer = bundleDerOf(identity.bundle);
   return {
     svids: identity.svids.map((svid) => ({
       spiffeId: svid.spiffeId,
@@ -209,7 +222,7 @@ export function createX509SvidResponseCache(
 export function bundleToX509BundlesResponse(bundle: AgentBundle): X509BundlesResponse {
   return {
     crl: [],
-    bundles: { [trustDomainIdOf(bundle)]: Buffer.concat(bundle.x509AuthoritiesDer) },
+    bundles: { [trustDomainIdOf(bundle)]: bundleDerOf(bundle) },
   };
 }
 
