@@ -45,6 +45,27 @@ describe("createJsonArraySplitter", () => {
     },
   );
 
+  it("json array splitter – strings full of quotes, backslashes and brackets, cut anywhere", () => {
+    const alphabet = ['"', "\\", "{", "}", "[", "]", ",", ":", "a", "é", "🚀"];
+    let seed = 7;
+    const random = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const text = (): string =>
+      Array.from({ length: random(12) }, () => alphabet[random(alphabet.length)]).join("");
+    const items = Array.from({ length: 40 }, () => ({
+      [text()]: text(),
+      k: [text(), { [text()]: text() }],
+    }));
+    const doc = JSON.stringify({ [text()]: text(), items, after: text() });
+    for (const chunkSize of [1, 2, 3, 5, 13, 64]) {
+      const { elements, result } = split(doc, chunkSize);
+      expect(result).toEqual({ kind: "ok", elements: items.length });
+      expect(elements).toEqual(items);
+    }
+  });
+
   it("json array splitter – an empty array is ok with no elements", () => {
     expect(split('{"items":[]}')).toEqual({ elements: [], result: { kind: "ok", elements: 0 } });
   });

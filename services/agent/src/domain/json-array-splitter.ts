@@ -37,6 +37,16 @@ function isWhitespace(byte: number): boolean {
   return byte === 0x20 || byte === 0x0a || byte === 0x0d || byte === 0x09;
 }
 
+/**
+ * Whether the run of backslashes just before `end` (not reaching before `from`, where no escape
+ * is pending) has odd length, i.e. escapes the byte at `end`.
+ */
+function oddBackslashesBefore(chunk: Buffer, end: number, from: number): boolean {
+  let k = end - 1;
+  while (k >= from && chunk[k] === BACKSLASH) k -= 1;
+  return (end - 1 - k) % 2 === 1;
+}
+
 /** Longest top-level key compared with the array's key; longer keys are never it. */
 const MAX_KEY_BYTES = 64;
 
@@ -90,7 +100,20 @@ export function createJsonArraySplitter(
         const byte = chunk[i]!;
         if (inString) {
           if (escaped) escaped = false;
-          else if (byte === BACKSLASH) escaped = true;
+          else if (keyBytes === undefined) {
+            // Most bytes are inside strings: jump to the closing quote (memchr), not byte by byte.
+            let quote = chunk.indexOf(QUOTE, i);
+            while (quote >= 0 && oddBackslashesBefore(chunk, quote, i)) {
+              quote = chunk.indexOf(QUOTE, quote + 1);
+            }
+            if (quote < 0) {
+              escaped = oddBackslashesBefore(chunk, chunk.length, i);
+              i = chunk.length - 1;
+            } else {
+              i = quote;
+              inString = false;
+            }
+          } else if (byte === BACKSLASH) escaped = true;
           else if (byte === QUOTE) {
             inString = false;
             if (keyBytes !== undefined) {
