@@ -81,6 +81,14 @@ async function processMemory(pid: number): Promise<ProcessMemory> {
   return { rss: kb(status, "VmRSS"), anon: kb(status, "RssAnon"), pss: kb(rollup, "Pss") };
 }
 
+/** CPU time (user + system) of `pid` so far, in ms (/proc/<pid>/stat, 100 ticks a second). */
+async function cpuMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8");
+  // Fields after the command name, which is in parentheses and may contain spaces.
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 async function sumMemory(pids: readonly number[]): Promise<ProcessMemory> {
   const all = await Promise.all(pids.map(processMemory));
   return {
@@ -289,6 +297,8 @@ async function run(ctx: BenchmarkContext): Promise<Record<string, number | strin
 
     // Memory before the burst, for the per-pod growth.
     const idle = await sumMemory(services.map((s) => s.pid()));
+    const cpuBefore: Record<string, number> = {};
+    for (const s of services) cpuBefore[s.service] = await cpuMs(s.pid());
     const idleEach: string[] = [];
     for (const s of services)
       idleEach.push(`${s.service} ${round((await processMemory(s.pid())).rss)}`);
@@ -399,6 +409,9 @@ async function run(ctx: BenchmarkContext): Promise<Record<string, number | strin
     const fromRequest = probes.map((p) => (p.svidAt ?? 0) - p.requestedAt);
     const podsCreatedMs = Math.max(...probes.map((p) => p.createdAt)) - startedAt;
     // Memory once every pod holds its SVID (and its stream stays open).
+    // CPU each service spent on the burst.
+    const cpu: Record<string, number> = {};
+    for (const s of services) cpu[s.service] = (await cpuMs(s.pid())) - (cpuBefore[s.service] ?? 0);
     const rss: Record<string, number> = {};
     for (const s of services) rss[s.service] = (await processMemory(s.pid())).rss;
     const controlPlaneRssMb = Object.values(rss).reduce((a, b) => a + b, 0);
@@ -432,6 +445,11 @@ async function run(ctx: BenchmarkContext): Promise<Record<string, number | strin
       registrarRssMb: round(rss.registrar ?? 0),
       bundleNotifierRssMb: round(rss["bundle-notifier"] ?? 0),
       proxyConfigRssMb: round(rss["proxy-config"] ?? 0),
+      caCpuMs: cpu.ca ?? 0,
+      agentCpuMs: cpu.agent ?? 0,
+      registrarCpuMs: cpu.registrar ?? 0,
+      bundleNotifierCpuMs: cpu["bundle-notifier"] ?? 0,
+      proxyConfigCpuMs: cpu["proxy-config"] ?? 0,
       targetP99Ms: 250,
       targetRssMb: 300,
       loadAvg1m: round(loadavg()[0] ?? 0),
