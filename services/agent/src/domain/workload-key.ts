@@ -25,86 +25,29 @@ interface KeyProfile {
   readonly namedCurve?: string;
 }
 
+/** DER from hex (readable constants, one allocation at load). */
+function der(hex: string): Uint8Array {
+  return Uint8Array.from(Buffer.from(hex, "hex"));
+}
+
+/** SEQUENCE { sha256WithRSAEncryption, NULL }. */
+const SHA256_WITH_RSA = der("300d06092a864886f70d01010b0500");
+
 const KEY_PROFILES: Readonly<Record<KeyType, KeyProfile>> = {
+  // SEQUENCE { ecdsa-with-SHA256 }
   "ec-p256": {
     hash: "sha256",
-    // SEQUENCE { ecdsa-with-SHA256 }
-    algorithmIdDer: Uint8Array.of(
-      0x30,
-      0x0a,
-      0x06,
-      0x08,
-      0x2a,
-      0x86,
-      0x48,
-      0xce,
-      0x3d,
-      0x04,
-      0x03,
-      0x02,
-    ),
+    algorithmIdDer: der("300a06082a8648ce3d040302"),
     namedCurve: "prime256v1",
   },
+  // SEQUENCE { ecdsa-with-SHA384 }
   "ec-p384": {
     hash: "sha384",
-    // SEQUENCE { ecdsa-with-SHA384 }
-    algorithmIdDer: Uint8Array.of(
-      0x30,
-      0x0a,
-      0x06,
-      0x08,
-      0x2a,
-      0x86,
-      0x48,
-      0xce,
-      0x3d,
-      0x04,
-      0x03,
-      0x03,
-    ),
+    algorithmIdDer: der("300a06082a8648ce3d040303"),
     namedCurve: "secp384r1",
   },
-  "rsa-2048": {
-    hash: "sha256",
-    // SEQUENCE { sha256WithRSAEncryption, NULL }
-    algorithmIdDer: Uint8Array.of(
-      0x30,
-      0x0d,
-      0x06,
-      0x09,
-      0x2a,
-      0x86,
-      0x48,
-      0x86,
-      0xf7,
-      0x0d,
-      0x01,
-      0x01,
-      0x0b,
-      0x05,
-      0x00,
-    ),
-  },
-  "rsa-4096": {
-    hash: "sha256",
-    algorithmIdDer: Uint8Array.of(
-      0x30,
-      0x0d,
-      0x06,
-      0x09,
-      0x2a,
-      0x86,
-      0x48,
-      0x86,
-      0xf7,
-      0x0d,
-      0x01,
-      0x01,
-      0x0b,
-      0x05,
-      0x00,
-    ),
-  },
+  "rsa-2048": { hash: "sha256", algorithmIdDer: SHA256_WITH_RSA },
+  "rsa-4096": { hash: "sha256", algorithmIdDer: SHA256_WITH_RSA },
 };
 
 /** OBJECT IDENTIFIER 1.2.840.113549.1.9.14 (extensionRequest), with tag and length. */
