@@ -1,9 +1,14 @@
 // Background connection to NATS for services that must never block on it: the first connect
 // is retried with capped exponential backoff until it succeeds (nats.js then reconnects
 // forever), and URLs are logged without credentials.
+import { setTimeout as delay } from "node:timers/promises";
 import { MeshidError } from "@meshid/errors";
 import { LogKeys, type Logger } from "@meshid/telemetry";
 import { connect, type ConnectionOptions, type NatsConnection } from "nats";
+
+/** Waits `ms`, or less once `signal` aborts (never rejects). */
+const abortableSleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  delay(ms, undefined, { signal }).catch(() => undefined);
 
 /** Default first delay between connect attempts (500 ms); it doubles up to the maximum. */
 export const DEFAULT_NATS_CONNECT_RETRY_INITIAL_MS = 500;
@@ -48,18 +53,6 @@ export interface ConnectNatsWithRetryParams {
   readonly initialDelayMs?: number;
   /** Longest retry delay (default {@link DEFAULT_NATS_CONNECT_RETRY_MAX_MS}). */
   readonly maxDelayMs?: number;
-}
-
-function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**

@@ -2,6 +2,7 @@
 // (client-node has none): candidates race to write themselves into the Lease with
 // resourceVersion preconditions; the holder renews it; a standby takes over once the holder
 // has not renewed for a whole lease duration, as observed on the standby's own clock.
+import { setTimeout as delay } from "node:timers/promises";
 import type { KubeClient } from "./client";
 import type { KubeLease } from "./types";
 import { isKubeConflict, isKubeNotFound } from "./api-errors";
@@ -81,20 +82,7 @@ export interface LeaderElector {
 
 const systemClock: LeaderElectionClock = {
   now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve) => {
-      if (signal.aborted) {
-        resolve();
-        return;
-      }
-      const done = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, ms));
-      signal.addEventListener("abort", done, { once: true });
-    }),
+  sleep: (ms, signal) => delay(Math.max(0, ms), undefined, { signal }).catch(() => undefined),
 };
 
 function errorText(err: unknown): string {

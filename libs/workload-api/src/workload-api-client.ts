@@ -1,3 +1,4 @@
+import { setTimeout as delay } from "node:timers/promises";
 import { MeshidError } from "@meshid/errors";
 import {
   createGrpcChannel,
@@ -10,6 +11,10 @@ import { LogKeys, createNoopLogger, type Logger } from "@meshid/telemetry";
 import { ClientError, Metadata, Status } from "nice-grpc";
 import { backoffDelayMs, type BackoffOptions } from "./backoff";
 import { x509ContextFromResponse, type X509Context } from "./x509-context";
+
+/** Waits `ms`, or less once `signal` aborts (never rejects). */
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  delay(ms, undefined, { signal }).catch(() => undefined);
 
 /** gRPC metadata every Workload API call must carry (SPIFFE standard). */
 export const WORKLOAD_API_HEADER = { name: "workload.spiffe.io", value: "true" } as const;
@@ -74,24 +79,6 @@ function openClient(socketPath: string): {
 
 function createWorkloadClient(channel: ReturnType<typeof createGrpcChannel>) {
   return createGrpcClient(spiffeWorkload.SpiffeWorkloadAPIDefinition, channel);
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 function refused(err: ClientError): MeshidError {

@@ -1,6 +1,7 @@
 // The registrar assembly: cluster watchers → reconciler (writes through the CA entry client,
 // reports template problems, publishes registration events), driven by Lease leader election
 // so that only one replica writes; and the graceful stop in reverse order.
+import { setTimeout as delay } from "node:timers/promises";
 import { hostname } from "node:os";
 import {
   createKubeClient,
@@ -77,20 +78,7 @@ export interface RunningRegistrar {
 /** The system clock. */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  sleep: (ms, signal) =>
-    new Promise<void>((resolve) => {
-      if (signal.aborted) {
-        resolve();
-        return;
-      }
-      const done = (): void => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", done);
-        resolve();
-      };
-      const timer = setTimeout(done, Math.max(0, ms));
-      signal.addEventListener("abort", done, { once: true });
-    }),
+  sleep: (ms, signal) => delay(Math.max(0, ms), undefined, { signal }).catch(() => undefined),
 };
 
 /**

@@ -1,4 +1,5 @@
 // The bundle ConfigMap target: `bundle.crt` (PEM) and `bundle.spiffe` (JWKS) in one ConfigMap.
+import { setTimeout as delay } from "node:timers/promises";
 import { isKubeConflict, isKubeNotFound, type KubeClient, type KubeConfigMap } from "@meshid/kube";
 import { LogKeys, type Logger } from "@meshid/telemetry";
 import type { NotifierBundle } from "../domain/bundle";
@@ -10,6 +11,10 @@ import {
   kubeConflictsExhausted,
   kubeRequestFailed,
 } from "./kube-failure";
+
+/** Waits `ms`, or less once `signal` aborts (never rejects). */
+const realPause = (ms: number, signal: AbortSignal): Promise<void> =>
+  delay(ms, undefined, { signal }).catch(() => undefined);
 
 /**
  * Default time a ConfigMap may keep a higher sequence than this replica's bundle before the
@@ -36,18 +41,6 @@ export interface ConfigMapTargetParams {
   readonly sequenceRegressionGraceMs?: number;
   /** Current time in ms (default `Date.now`). */
   readonly now?: () => number;
-}
-
-function realPause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**

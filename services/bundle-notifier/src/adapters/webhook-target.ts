@@ -1,5 +1,6 @@
 // The caBundle target: Validating/MutatingWebhookConfigurations labelled `meshid.io/webhook=true`
 // and APIServices labelled `meshid.io/apiservice=true` get the bundle PEM as their caBundle.
+import { setTimeout as delay } from "node:timers/promises";
 import {
   isKubeConflict,
   isKubeNotFound,
@@ -23,6 +24,10 @@ import {
   kubeConflictsExhausted,
   kubeRequestFailed,
 } from "./kube-failure";
+
+/** Waits `ms`, or less once `signal` aborts (never rejects). */
+const pause = (ms: number, signal: AbortSignal): Promise<void> =>
+  delay(ms, undefined, { signal }).catch(() => undefined);
 
 /** Name of the webhook target in logs, metrics and health. */
 export const WEBHOOKS_TARGET_NAME = "webhooks";
@@ -99,18 +104,6 @@ function caBundleKind<T extends KubeObject>(
     replace: (name, body, signal) =>
       client.request({ method: "PUT", path: objectPath(name), body, signal }),
   };
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done(): void {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
 }
 
 /**

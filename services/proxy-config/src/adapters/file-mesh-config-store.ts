@@ -1,6 +1,7 @@
 // MeshConfig in a YAML file (outside Kubernetes): the same document as the resource, written
 // atomically (temp file + rename, mode 0600), created with the defaults when missing, polled
 // for edits. One proxy-config process per file.
+import { setTimeout as delay } from "node:timers/promises";
 import { createHash } from "node:crypto";
 import { chmod, mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { dirname } from "node:path";
@@ -27,6 +28,10 @@ import {
   type MeshConfigResource,
 } from "./mesh-config-document";
 
+/** Waits `ms`, or less once `signal` aborts (never rejects). */
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  delay(ms, undefined, { signal }).catch(() => undefined);
+
 /** Default interval between two checks of the file for edits, in milliseconds. */
 export const DEFAULT_FILE_POLL_INTERVAL_MS = 1_000;
 /** Error code of a file that is not a MeshConfig document. */
@@ -38,24 +43,6 @@ export interface FileMeshConfigStoreDeps {
   readonly logger: Logger;
   /** Default {@link DEFAULT_FILE_POLL_INTERVAL_MS}. */
   readonly pollIntervalMs?: number;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) {
-      resolve();
-      return;
-    }
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      resolve();
-    };
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 function versionOf(content: string): string {
