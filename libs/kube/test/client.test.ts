@@ -1,9 +1,8 @@
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { chmod, mkdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { CoreV1Api } from "@kubernetes/client-node";
 import {
+  createSelfSignedStandInTls,
   createTempDir,
   startKubeApiServer,
   type KubeApiServer,
@@ -265,32 +264,7 @@ describe("loadKubeConnection", () => {
   });
 
   it("https – trusts the kubeconfig's CA and verifies the server name", async () => {
-    const key = join(dir.path, "tls-key.pem");
-    const cert = join(dir.path, "tls-cert.pem");
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=localhost",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1",
-        "-keyout",
-        key,
-        "-out",
-        cert,
-      ],
-      { stdio: "ignore" },
-    );
-    const tls = { certPem: readFileSync(cert, "utf8"), keyPem: readFileSync(key, "utf8") };
+    const tls = await createSelfSignedStandInTls();
     const server = await startKubeApiServer({ tls });
     try {
       const secure = createKubeClient({ kubeconfigYaml: server.kubeConfigYaml() });

@@ -57,6 +57,7 @@ export {
 } from "./nats-server";
 export {
   startKubeApiServer,
+  createSelfSignedStandInTls,
   startKubeletStandIn,
   type DeleteKubeObjectParams,
   type FailNextParams,
@@ -70,6 +71,7 @@ export {
   type KubeObjectMeta,
   type KubeObjectRef,
   type ListKubeObjectsParams,
+  type SelfSignedStandInTlsParams,
   type ServiceAccountTokenClaims,
   type StandInTlsOptions,
 } from "./kube";

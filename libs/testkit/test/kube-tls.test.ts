@@ -1,47 +1,17 @@
-import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
 import { get } from "node:https";
-import { join } from "node:path";
 import * as k8s from "@kubernetes/client-node";
-import { startKubeApiServer, startKubeletStandIn, type StandInTlsOptions } from "../src/kube";
-import { createTempDir, type TempDir } from "../src/temp-dir";
+import {
+  createSelfSignedStandInTls,
+  startKubeApiServer,
+  startKubeletStandIn,
+  type StandInTlsOptions,
+} from "../src/kube";
 
 describe("kube stand-ins over https", () => {
-  let dir: TempDir;
   let tls: StandInTlsOptions;
 
   beforeAll(async () => {
-    dir = await createTempDir("kube-tls");
-    const key = join(dir.path, "key.pem");
-    const cert = join(dir.path, "cert.pem");
-    execFileSync(
-      "openssl",
-      [
-        "req",
-        "-x509",
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:P-256",
-        "-nodes",
-        "-days",
-        "1",
-        "-subj",
-        "/CN=localhost",
-        "-addext",
-        "subjectAltName=IP:127.0.0.1,DNS:localhost",
-        "-keyout",
-        key,
-        "-out",
-        cert,
-      ],
-      { stdio: "ignore" },
-    );
-    tls = { certPem: readFileSync(cert, "utf8"), keyPem: readFileSync(key, "utf8") };
-  });
-
-  afterAll(async () => {
-    await dir.cleanup();
+    tls = await createSelfSignedStandInTls({ subjectAltName: "IP:127.0.0.1,DNS:localhost" });
   });
 
   it("https – client-node talks to the API server stand-in trusting the kubeconfig CA", async () => {

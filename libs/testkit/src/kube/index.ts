@@ -11,4 +11,8 @@ export {
 export { startKubeletStandIn, type KubeletStandIn, type KubeletStandInOptions } from "./kubelet";
 export type { IssueServiceAccountTokenParams, ServiceAccountTokenClaims } from "./token-review";
 export type { KubeObject, KubeObjectMeta } from "./types";
-export type { StandInTlsOptions } from "./tls";
+export {
+  createSelfSignedStandInTls,
+  type SelfSignedStandInTlsParams,
+  type StandInTlsOptions,
+} from "./tls";
