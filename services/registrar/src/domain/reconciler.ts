@@ -281,6 +281,17 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     afterFreshList: boolean,
   ): Promise<boolean> => {
     let consistent = true;
+    /** An entry the CA accepted: cached, counted and announced. */
+    const registered = (
+      write: EntryWrite,
+      entry: CurrentEntry,
+      kind: "created" | "updated",
+    ): void => {
+      remember(entry);
+      stats[kind] += 1;
+      (kind === "created" ? createdCounter : updatedCounter).add(1);
+      events.registered(podRefOf(write, write.podUid), write.spiffeId, entry.id);
+    };
     await inBatches(
       diff.delete,
       signal,
@@ -315,10 +326,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
           const write = batch[i];
           if (write === undefined) continue;
           if (result.ok) {
-            remember(result.entry);
-            stats.updated += 1;
-            updatedCounter.add(1);
-            events.registered(podRefOf(write, write.podUid), write.spiffeId, result.entry.id);
+            registered(write, result.entry, "updated");
           } else {
             if (result.code === CODE_NOT_FOUND) {
               forget(write.id);
@@ -342,10 +350,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
           const write = batch[i];
           if (write === undefined) continue;
           if (result.ok) {
-            remember(result.entry);
-            stats.created += 1;
-            createdCounter.add(1);
-            events.registered(podRefOf(write, write.podUid), write.spiffeId, result.entry.id);
+            registered(write, result.entry, "created");
           } else if (result.code === CODE_ALREADY_EXISTS && !afterFreshList) {
             // After a pod-only pass our cache may have missed the entry: list again. Right
             // after a fresh list it is another owner's identical entry: only report it.
