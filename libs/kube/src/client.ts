@@ -6,6 +6,7 @@ import http from "node:http";
 import https from "node:https";
 import { KubeApiError } from "./api-errors";
 import {
+  KubeConfigError,
   loadKubeConnection,
   type KubeConnection,
   type KubeConnectionSettings,
@@ -116,10 +117,17 @@ export function createKubeClient(
   options: { readonly userAgent?: string } = {},
 ): KubeClient {
   const conn = "server" in source ? source : loadKubeConnection(source);
-  const base = new URL(conn.server);
+  let base: URL;
+  try {
+    base = new URL(conn.server);
+  } catch {
+    throw new KubeConfigError(`the API server URL "${conn.server}" is not a URL`);
+  }
   const secure = base.protocol === "https:";
   if (!secure && base.protocol !== "http:") {
-    throw new KubeApiError(0, { message: `unsupported API server URL ${conn.server}` });
+    throw new KubeConfigError(
+      `unsupported API server URL ${conn.server} (use https:// or http://)`,
+    );
   }
   const agent = secure
     ? new https.Agent({

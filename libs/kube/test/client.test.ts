@@ -122,6 +122,25 @@ describe("createKubeClient", () => {
     await expect(dead.request({ path: "/api" })).rejects.toThrow(/ECONNREFUSED/);
   });
 
+  it("kube client – a server URL that is not http(s) is a configuration error", () => {
+    expect(() =>
+      createKubeClient({
+        server: "ftp://127.0.0.1:1",
+        insecureSkipTlsVerify: false,
+        token: () => Promise.resolve(undefined),
+      }),
+    ).toThrow(KubeConfigError);
+    expect(() =>
+      createKubeClient({
+        kubeconfigYaml: stringify({
+          clusters: [{ name: "c", cluster: { server: "not a url" } }],
+          contexts: [{ name: "x", context: { cluster: "c" } }],
+          "current-context": "x",
+        }),
+      }),
+    ).toThrow(/is not a URL/);
+  });
+
   it("kube client – a bad token is a 401 from the server", async () => {
     const bad = createKubeClient({
       server: kube.url,
