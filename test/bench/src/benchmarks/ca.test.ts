@@ -1,5 +1,5 @@
-// The ca benchmark in quick mode: it runs end to end against the built CA and prints its
-// metrics. No timing assertions.
+// The ca benchmark in quick mode: it runs end to end against the built CA (signing and sync
+// phases) and prints its metrics. No timing assertions.
 import { existsSync } from "node:fs";
 import { runBenchmarks } from "../runner";
 import { CA_MAIN, percentile, processCpuSeconds } from "./ca";
@@ -37,9 +37,16 @@ describe("ca benchmark", () => {
       "caCpuSecondsPer1000Svids",
       "rawLimitPerSecond",
       "caRawLimitRatio",
+      "syncFullP50Ms",
+      "syncDeltaP50Ms",
+      "syncDeltaVsFullRatio",
+      "syncFullCaCpuMs",
+      "syncDeltaCaCpuMs",
     ]) {
       expect(typeof result[key]).toBe("number");
     }
     expect(result.svids as number).toBeGreaterThan(0);
+    // Quick mode: 20 entries, 3 timed syncs of each kind (the phase checks every answer).
+    expect(result).toMatchObject({ syncEntries: 20, syncRounds: 3 });
   });
 });

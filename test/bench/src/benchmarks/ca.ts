@@ -2,6 +2,8 @@
 // dir, a real nats-server); agent clients attest with join tokens and sign batches of fresh
 // CSRs with BatchNewX509SVID over real gRPC mTLS. Compared, in the same run, with the raw crypto
 // limit of one core (one ECDSA verify + one ECDSA sign per certificate, as in the pki bench).
+// A second phase times SyncAuthorizedEntries for one agent holding 1,000 entries: full syncs
+// (since 0) against delta syncs with one changed entry, interleaved.
 import { randomBytes, randomUUID, sign, verify, type KeyObject } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
@@ -48,6 +50,14 @@ export const WARMUP_MS = 1_500;
 export const CSR_POOL = 48_000;
 /** Length of the raw-limit measurement (half before the phase, half after), in milliseconds. */
 export const RAW_MS = 3_000;
+/** Entries of the one agent of the sync phase. */
+export const SYNC_ENTRIES = 1_000;
+/** Timed syncs of each kind (full and delta, interleaved) in the sync phase. */
+export const SYNC_ROUNDS = 50;
+/** Untimed syncs of each kind before the timed ones. */
+export const SYNC_WARMUP_ROUNDS = 5;
+/** Most entries one BatchCreateEntry call may carry (the CA's default maxBatchSize). */
+const CREATE_BATCH_LIMIT = 500;
 /** Set to a directory to run the CA child with `--cpu-prof` writing its profile there. */
 export const PROFILE_DIR_ENV = "MESHID_BENCH_CA_PROFILE_DIR";
 
@@ -144,8 +154,12 @@ async function waitReady(opsUrl: string, ca: ManagedProcess, timeoutMs: number):
 
 interface Agent {
   readonly svids: ReturnType<typeof createGrpcClient<typeof meshidCaV1.SvidServiceDefinition>>;
+  /** EntryService over the agent's mTLS connection (SyncAuthorizedEntries). */
+  readonly entries: ReturnType<typeof createGrpcClient<typeof meshidCaV1.EntryServiceDefinition>>;
   readonly close: () => void;
   readonly entryIds: readonly string[];
+  /** The agent's entries as the CA stored them, in creation order. */
+  readonly created: readonly meshidTypesV1.RegistrationEntry[];
 }
 
 async function attestAgent(params: {
@@ -191,13 +205,18 @@ async function attestAgent(params: {
     revision: 0,
     owner: "bench",
   }));
-  const created = await admin.entries.batchCreateEntry({ entries });
-  const entryIds = created.results.map((r) => {
-    if ((r.status?.code ?? 0) !== 0 || r.entry === undefined) {
-      throw new Error(`entry creation failed: ${r.status?.message ?? "no entry"}`);
+  const created: meshidTypesV1.RegistrationEntry[] = [];
+  for (let i = 0; i < entries.length; i += CREATE_BATCH_LIMIT) {
+    const batch = entries.slice(i, i + CREATE_BATCH_LIMIT);
+    const response = await admin.entries.batchCreateEntry({ entries: batch });
+    for (const r of response.results) {
+      if ((r.status?.code ?? 0) !== 0 || r.entry === undefined) {
+        throw new Error(`entry creation failed: ${r.status?.message ?? "no entry"}`);
+      }
+      created.push(r.entry);
     }
-    return r.entry.id;
-  });
+  }
+  const entryIds = created.map((e) => e.id);
 
   const channel = createGrpcChannel({
     target,
@@ -215,8 +234,102 @@ async function attestAgent(params: {
   });
   return {
     svids: createGrpcClient(meshidCaV1.SvidServiceDefinition, channel),
+    entries: createGrpcClient(meshidCaV1.EntryServiceDefinition, channel),
     close: () => channel.close(),
     entryIds,
+    created,
+  };
+}
+
+/** What one SyncAuthorizedEntries call returned. */
+interface SyncResult {
+  readonly entries: number;
+  readonly ids: number;
+  readonly revision: number;
+}
+
+/** Runs one SyncAuthorizedEntries call to its last page. */
+async function syncOnce(agent: Agent, sinceRevision: number): Promise<SyncResult> {
+  let entries = 0;
+  let ids = 0;
+  for await (const page of agent.entries.syncAuthorizedEntries({ sinceRevision })) {
+    entries += page.entries.length;
+    ids += page.authorizedEntryIds.length;
+    if (page.done) return { entries, ids, revision: page.revision };
+  }
+  throw new Error("the sync stream ended before its last page");
+}
+
+/** Result of {@link runSyncPhase}. */
+interface SyncPhaseResult {
+  readonly fullMs: number[];
+  readonly deltaMs: number[];
+  /** CA CPU (utime+stime) spent during all timed full / delta syncs, in seconds. */
+  readonly fullCaCpuSeconds: number;
+  readonly deltaCaCpuSeconds: number;
+}
+
+/**
+ * The sync phase: `agent` holds `entryCount` entries; one of them is changed once, then
+ * `rounds` full syncs (since 0) and `rounds` delta syncs (since the revision before the
+ * change, so each returns exactly that entry and every id) run interleaved, alternating which
+ * goes first, after {@link SYNC_WARMUP_ROUNDS} untimed rounds. Checks every answer.
+ */
+async function runSyncPhase(params: {
+  readonly admin: AdminClients;
+  readonly agent: Agent;
+  readonly caPid: number;
+  readonly rounds: number;
+}): Promise<SyncPhaseResult> {
+  const { admin, agent } = params;
+  const entryCount = agent.created.length;
+  const before = await syncOnce(agent, 0);
+  if (before.entries !== entryCount || before.ids !== entryCount) {
+    throw new Error(`full sync returned ${before.entries} entries, ${before.ids} ids`);
+  }
+  const target = agent.created[0]!;
+  const updated = await admin.entries.batchUpdateEntry({
+    entries: [{ ...target, hint: "bench-changed" }],
+  });
+  if ((updated.results[0]?.status?.code ?? 0) !== 0) {
+    throw new Error(`entry update failed: ${updated.results[0]?.status?.message ?? ""}`);
+  }
+  const since = before.revision;
+  const check = (kind: "full" | "delta", r: SyncResult): void => {
+    const wantEntries = kind === "full" ? entryCount : 1;
+    if (r.entries !== wantEntries || r.ids !== entryCount || r.revision <= since) {
+      throw new Error(
+        `${kind} sync returned ${r.entries} entries, ${r.ids} ids, rev ${r.revision}`,
+      );
+    }
+  };
+  const result = { fullMs: [] as number[], deltaMs: [] as number[], full: 0, delta: 0 };
+  const timed = async (kind: "full" | "delta", record: boolean): Promise<void> => {
+    const cpu0 = processCpuSeconds(params.caPid);
+    const t0 = performance.now();
+    const r = await syncOnce(agent, kind === "full" ? 0 : since);
+    const ms = performance.now() - t0;
+    const cpu = processCpuSeconds(params.caPid) - cpu0;
+    check(kind, r);
+    if (!record) return;
+    if (kind === "full") {
+      result.fullMs.push(ms);
+      result.full += cpu;
+    } else {
+      result.deltaMs.push(ms);
+      result.delta += cpu;
+    }
+  };
+  for (let i = 0; i < SYNC_WARMUP_ROUNDS + params.rounds; i++) {
+    const record = i >= SYNC_WARMUP_ROUNDS;
+    const order: ("full" | "delta")[] = i % 2 === 0 ? ["full", "delta"] : ["delta", "full"];
+    for (const kind of order) await timed(kind, record);
+  }
+  return {
+    fullMs: result.fullMs,
+    deltaMs: result.deltaMs,
+    fullCaCpuSeconds: result.full,
+    deltaCaCpuSeconds: result.delta,
   };
 }
 
@@ -373,6 +486,25 @@ export const benchmark: Benchmark = {
       const rawAfter = rawLimit(rawMs / 2);
       if (result.svids === 0) throw new Error(`no SVIDs signed: ${result.firstError ?? ""}`);
 
+      const syncEntries = ctx.quick ? 20 : SYNC_ENTRIES;
+      const syncRounds = ctx.quick ? 3 : SYNC_ROUNDS;
+      const syncAgent = await attestAgent({
+        admin,
+        target,
+        bundlePem,
+        index: clients,
+        entriesPerAgent: syncEntries,
+      });
+      agents.push(syncAgent);
+      ctx.progress(`sync phase: ${syncEntries} entries, ${syncRounds} full + ${syncRounds} delta`);
+      const sync = await runSyncPhase({
+        admin,
+        agent: syncAgent,
+        caPid: ca.pid,
+        rounds: syncRounds,
+      });
+      const syncLoadAverage1m = loadavg()[0] ?? 0;
+
       const seconds = result.elapsedMs / 1000;
       const svidsPerSecond = result.svids / seconds;
       const rawLimitPerSecond = (rawBefore + rawAfter) / 2;
@@ -397,6 +529,19 @@ export const benchmark: Benchmark = {
         rawLimitPerSecond: round(rawLimitPerSecond),
         caRawLimitRatio: round(svidsPerSecond / rawLimitPerSecond, 3),
         csrPoolExhausted: result.elapsedMs < phaseMs * 0.95,
+        syncEntries,
+        syncRounds,
+        syncFullP50Ms: round(percentile(sync.fullMs, 50), 2),
+        syncFullP99Ms: round(percentile(sync.fullMs, 99), 2),
+        syncDeltaP50Ms: round(percentile(sync.deltaMs, 50), 2),
+        syncDeltaP99Ms: round(percentile(sync.deltaMs, 99), 2),
+        syncDeltaVsFullRatio: round(
+          percentile(sync.deltaMs, 50) / Math.max(percentile(sync.fullMs, 50), 1e-9),
+          3,
+        ),
+        syncFullCaCpuMs: round((sync.fullCaCpuSeconds / syncRounds) * 1000, 2),
+        syncDeltaCaCpuMs: round((sync.deltaCaCpuSeconds / syncRounds) * 1000, 2),
+        syncLoadAverage1m: round(syncLoadAverage1m, 2),
       };
     } finally {
       for (const agent of agents) agent.close();
