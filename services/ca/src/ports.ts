@@ -8,6 +8,7 @@ import type {
   AuthorityRecord,
   BatchItemResult,
   BundleRecord,
+  EntryRef,
   JoinToken,
   NewRegistrationEntry,
   Page,
@@ -65,6 +66,19 @@ export interface Datastore {
   listEntries(params: ListEntriesParams): Promise<Page<RegistrationEntry>>;
   /** Entries whose parent ID is one of `parentIds` (SPIFFE ID strings). */
   listEntriesByParents(parentIds: readonly string[]): Promise<RegistrationEntry[]>;
+  /**
+   * The {@link EntryRef}s (id, SPIFFE ID string, revision) of the entries whose parent ID is
+   * one of `parentIds` (SPIFFE ID strings): the cheap form of {@link listEntriesByParents}
+   * for walking the entry graph, reading nothing else of a row. Takes any number of parent
+   * IDs (callers chunk; adapters must not impose a lower limit); `[]` for none; each entry at
+   * most once; order unspecified.
+   */
+  listEntryRefsByParents(parentIds: readonly string[]): Promise<EntryRef[]>;
+  /**
+   * The entries with the given ids, each at most once, in no particular order; unknown ids
+   * are skipped (no error). Takes any number of ids; `[]` for none.
+   */
+  getEntriesByIds(ids: readonly string[]): Promise<RegistrationEntry[]>;
   /** The current store revision (0 for an empty store); bumps on every entry change. */
   getRevision(): Promise<number>;
 

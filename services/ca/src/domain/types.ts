@@ -27,6 +27,18 @@ export interface RegistrationEntry {
   readonly updatedAt: Date;
 }
 
+/**
+ * The graph fields of a registration entry: what the walk over the entry graph (authorised
+ * entries, delta sync) needs, without selectors, DNS names or times to decode.
+ */
+export interface EntryRef {
+  readonly id: string;
+  /** The entry's SPIFFE ID as a string. */
+  readonly spiffeId: string;
+  /** Store-wide revision at which the entry last changed. */
+  readonly revision: number;
+}
+
 /** The caller-settable fields of an entry. */
 export type EntryFields = Omit<RegistrationEntry, "id" | "revision" | "createdAt" | "updatedAt">;
 

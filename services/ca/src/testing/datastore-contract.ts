@@ -689,6 +689,120 @@ export function describeDatastoreContract(
           const full = await store.listEntriesByParents([AGENT_A.toString()]);
           expect(plain(full[0]!)).toEqual(plain(a!));
         });
+
+        it("listEntryRefsByParents – id, SPIFFE ID string and revision of the entries of any of the given parents", async () => {
+          const store = get();
+          const agentC = parseSpiffeId(`spiffe://${TD}/meshid/agent/join_token/node-c`);
+          const [a, b, c, nested] = okValues(
+            await store.createEntries([
+              newEntry("a"),
+              newEntry("b", { parentId: AGENT_B }),
+              newEntry("c", { parentId: agentC }),
+              newEntry("nested", { parentId: parseSpiffeId(`spiffe://${TD}/ns/default/sa/a`) }),
+            ]),
+          );
+          const [b2] = okValues(await store.updateEntries([{ ...b!, hint: "v2" }]));
+          const refs = async (parents: string[]) =>
+            (await store.listEntryRefsByParents(parents)).sort((x, y) =>
+              x.id < y.id ? -1 : x.id > y.id ? 1 : 0,
+            );
+          const refOf = (e: RegistrationEntry) => ({
+            id: e.id,
+            spiffeId: e.spiffeId.toString(),
+            revision: e.revision,
+          });
+          const byId = (x: { id: string }, y: { id: string }) =>
+            x.id < y.id ? -1 : x.id > y.id ? 1 : 0;
+          // Exactly the three fields, SPIFFE ID as a string, the revision of the last change.
+          expect(await refs([AGENT_A.toString(), AGENT_B.toString()])).toEqual(
+            [refOf(a!), refOf(b2!.after)].sort(byId),
+          );
+          expect(b2!.after.revision).toBeGreaterThan(b!.revision);
+          expect(await refs([a!.spiffeId.toString()])).toEqual([refOf(nested!)]);
+          expect(await refs([agentC.toString(), agentC.toString()])).toEqual([refOf(c!)]);
+          expect(await store.listEntryRefsByParents([])).toEqual([]);
+          expect(await refs([`spiffe://${TD}/nobody`, "not a spiffe id", ""])).toEqual([]);
+        });
+
+        it("listEntryRefsByParents – many parents in one call (more than the walk's chunk of 500)", async () => {
+          const store = get();
+          const count = 520;
+          const created: RegistrationEntry[] = [];
+          for (let i = 0; i < count; i += 260) {
+            created.push(
+              ...okValues(
+                await store.createEntries(
+                  Array.from({ length: 260 }, (_, k) =>
+                    newEntry(`w${i + k}`, {
+                      parentId: parseSpiffeId(
+                        `spiffe://${TD}/meshid/agent/join_token/node-${i + k}`,
+                      ),
+                    }),
+                  ),
+                ),
+              ),
+            );
+          }
+          const parents = created.map((e) => e.parentId.toString());
+          const unknown = Array.from({ length: 30 }, (_, i) => `spiffe://${TD}/unknown/${i}`);
+          const refs = await store.listEntryRefsByParents([...unknown, ...parents]);
+          expect(refs).toHaveLength(count);
+          expect(sorted(refs.map((r) => r.id))).toEqual(sorted(created.map((e) => e.id)));
+          // The last parents of a long list count as much as the first.
+          expect((await store.listEntryRefsByParents(parents.slice(-3))).length).toBe(3);
+        });
+
+        it("getEntriesByIds – the stored entries of the given ids, unknown ids skipped", async () => {
+          const store = get();
+          const created = okValues(
+            await store.createEntries(
+              Array.from({ length: 5 }, (_, i) =>
+                newEntry(`g${i}`, {
+                  dnsNames: [`g${i}.example.org`],
+                  hint: `h${i}`,
+                  admin: i === 0,
+                }),
+              ),
+            ),
+          );
+          const [first, second, , fourth] = created;
+          const [updated] = okValues(await store.updateEntries([{ ...second!, owner: "ops" }]));
+          const [deleted] = okValues(await store.deleteEntries([fourth!.id]));
+          const got = await store.getEntriesByIds([
+            second!.id,
+            "00000000-0000-4000-8000-000000000000",
+            first!.id,
+            deleted!.id,
+            "",
+            "not-a-uuid",
+            first!.id,
+          ]);
+          expect(sorted(got.map((e) => e.id))).toEqual(sorted([first!.id, second!.id]));
+          // Full entries, equal to what getEntry returns (the update included).
+          for (const e of got) expect(plain(e)).toEqual(plain((await store.getEntry(e.id))!));
+          expect(plain(got.find((e) => e.id === second!.id)!)).toEqual(plain(updated!.after));
+          expect(await store.getEntriesByIds([])).toEqual([]);
+          expect(await store.getEntriesByIds(["00000000-0000-4000-8000-000000000000"])).toEqual([]);
+        });
+
+        it("getEntriesByIds – many ids in one call (more than the sync's chunk of 500)", async () => {
+          const store = get();
+          const created: RegistrationEntry[] = [];
+          for (let i = 0; i < 520; i += 260) {
+            created.push(
+              ...okValues(
+                await store.createEntries(
+                  Array.from({ length: 260 }, (_, k) => newEntry(`m${i + k}`)),
+                ),
+              ),
+            );
+          }
+          const ids = created.map((e) => e.id);
+          const got = await store.getEntriesByIds(ids);
+          expect(sorted(got.map((e) => e.id))).toEqual(sorted(ids));
+          const last = await store.getEntriesByIds(ids.slice(-2));
+          expect(sorted(last.map((e) => e.id))).toEqual(sorted(ids.slice(-2)));
+        });
       });
 
       describe("agents", () => {
@@ -924,6 +1038,12 @@ export function describeDatastoreContract(
             "unavailable",
           );
           await expectRejection(store.listEntries({}), "ca.store.closed", "unavailable");
+          await expectRejection(
+            store.listEntryRefsByParents([AGENT_A.toString()]),
+            "ca.store.closed",
+            "unavailable",
+          );
+          await expectRejection(store.getEntriesByIds(["x"]), "ca.store.closed", "unavailable");
           await expectRejection(store.getBundle(), "ca.store.closed", "unavailable");
         });
       });
