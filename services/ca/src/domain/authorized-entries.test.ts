@@ -2,12 +2,15 @@ import { randomUUID } from "node:crypto";
 import { parseSpiffeId } from "@meshid/spiffe";
 import type { ListEntriesParams } from "../ports";
 import {
+  ENTRY_ID_QUERY_CHUNK,
   type EntryGraphStore,
   PARENT_QUERY_CHUNK,
   createParentLookup,
   findAuthorizedEntries,
+  findAuthorizedEntryRefs,
   findChainTops,
   isEntryAuthorized,
+  loadEntries,
 } from "./authorized-entries";
 import type { Page, RegistrationEntry } from "./types";
 
@@ -35,12 +38,25 @@ function entry(spiffeId: string, parentId: string): RegistrationEntry {
 
 /** A graph store over a fixed list that counts its queries (the walks only read). */
 function graphStore(entries: readonly RegistrationEntry[]) {
-  const calls = { byParents: [] as string[][], bySpiffeId: [] as string[] };
+  const calls = {
+    byParents: [] as string[][],
+    bySpiffeId: [] as string[],
+    byIds: [] as string[][],
+  };
   const store: EntryGraphStore = {
-    listEntriesByParents(parentIds) {
+    listEntryRefsByParents(parentIds) {
       calls.byParents.push([...parentIds]);
       const wanted = new Set(parentIds);
-      return Promise.resolve(entries.filter((e) => wanted.has(e.parentId.toString())));
+      return Promise.resolve(
+        entries
+          .filter((e) => wanted.has(e.parentId.toString()))
+          .map((e) => ({ id: e.id, spiffeId: e.spiffeId.toString(), revision: e.revision })),
+      );
+    },
+    getEntriesByIds(ids) {
+      calls.byIds.push([...ids]);
+      const wanted = new Set(ids);
+      return Promise.resolve(entries.filter((e) => wanted.has(e.id)));
     },
     listEntries(params: ListEntriesParams): Promise<Page<RegistrationEntry>> {
       calls.bySpiffeId.push(params.bySpiffeId ?? "");
@@ -97,6 +113,42 @@ describe("authorized entries – downward walk", () => {
     const found = await findAuthorizedEntries(store, AGENT_A);
     expect(found.length).toBe(aliases.length + leaves.length);
     expect(Math.max(...calls.byParents.map((c) => c.length))).toBe(PARENT_QUERY_CHUNK);
+  });
+});
+
+describe("authorized entries – refs and loading", () => {
+  it("authorized entries – the refs walk follows aliases and cycles and loads no entry", async () => {
+    const direct = entry(`${TD}/web`, AGENT_A);
+    const x = entry(`${TD}/x`, AGENT_A);
+    const y = entry(`${TD}/y`, `${TD}/x`);
+    const xAgain = entry(`${TD}/x`, `${TD}/y`);
+    const other = entry(`${TD}/other`, AGENT_B);
+    const { store, calls } = graphStore([direct, x, y, xAgain, other]);
+    const refs = await findAuthorizedEntryRefs(store, AGENT_A);
+    expect(refs.map((r) => r.id).sort()).toEqual([direct.id, x.id, y.id, xAgain.id].sort());
+    expect(refs.find((r) => r.id === y.id)).toEqual({
+      id: y.id,
+      spiffeId: `${TD}/y`,
+      revision: 1,
+    });
+    expect(calls.byIds).toEqual([]);
+    const queried = calls.byParents.flat();
+    expect(new Set(queried).size).toBe(queried.length);
+  });
+
+  it("authorized entries – loadEntries chunks, keeps the order of the ids and skips missing ones", async () => {
+    const entries = Array.from({ length: ENTRY_ID_QUERY_CHUNK + 7 }, (_, i) =>
+      entry(`${TD}/w/${i}`, AGENT_A),
+    );
+    const { store, calls } = graphStore(entries);
+    const wanted = [...entries].reverse().map((e) => e.id);
+    const missing = randomUUID();
+    wanted.splice(3, 0, missing);
+    const loaded = await loadEntries(store, wanted);
+    expect(loaded.map((e) => e.id)).toEqual(wanted.filter((id) => id !== missing));
+    expect(calls.byIds.map((c) => c.length)).toEqual([ENTRY_ID_QUERY_CHUNK, 8]);
+    expect(await loadEntries(store, [])).toEqual([]);
+    expect(calls.byIds).toHaveLength(2);
   });
 });
 

@@ -3,48 +3,94 @@
 // entry graph may contain cycles; every walk keeps a visited set so it always ends.
 import type { SpiffeId } from "@meshid/spiffe";
 import type { Datastore } from "../ports";
-import type { RegistrationEntry } from "./types";
+import type { EntryRef, RegistrationEntry } from "./types";
 
 /** The store queries the walks need. */
-export type EntryGraphStore = Pick<Datastore, "listEntriesByParents" | "listEntries">;
+export type EntryGraphStore = Pick<
+  Datastore,
+  "listEntryRefsByParents" | "getEntriesByIds" | "listEntries"
+>;
 
-/** Most parent IDs sent to one {@link Datastore.listEntriesByParents} call. */
+/** Most parent IDs sent to one {@link Datastore.listEntryRefsByParents} call. */
 export const PARENT_QUERY_CHUNK = 500;
+
+/** Most entry ids sent to one {@link Datastore.getEntriesByIds} call. */
+export const ENTRY_ID_QUERY_CHUNK = 500;
 
 /** Page size of the by-SPIFFE-ID lookups of the upward walks (the store's maximum). */
 const LOOKUP_PAGE_SIZE = 1000;
 
 /**
- * Returns every entry authorised for `agentId`: walks the entry graph downwards level by level
- * with {@link Datastore.listEntriesByParents} (at most {@link PARENT_QUERY_CHUNK} parent IDs a
- * call), each SPIFFE ID queried once, so cycles end. Order: breadth-first, as the store returns
- * each level.
+ * Returns the {@link EntryRef} (id, SPIFFE ID, revision) of every entry authorised for
+ * `agentId`: walks the entry graph downwards level by level with
+ * {@link Datastore.listEntryRefsByParents} (at most {@link PARENT_QUERY_CHUNK} parent IDs a
+ * call), each SPIFFE ID queried once, so cycles end. Reads no more of an entry than its
+ * ref; load the entries you need with {@link loadEntries}. Order: breadth-first, as the store
+ * returns each level.
  */
-export async function findAuthorizedEntries(
-  store: EntryGraphStore,
+export async function findAuthorizedEntryRefs(
+  store: Pick<Datastore, "listEntryRefsByParents">,
   agentId: SpiffeId | string,
-): Promise<RegistrationEntry[]> {
+): Promise<EntryRef[]> {
   const root = agentId.toString();
   const queried = new Set<string>([root]);
-  const found = new Map<string, RegistrationEntry>();
+  const found = new Map<string, EntryRef>();
   let frontier = [root];
   while (frontier.length > 0) {
     const next: string[] = [];
     for (let i = 0; i < frontier.length; i += PARENT_QUERY_CHUNK) {
-      const children = await store.listEntriesByParents(frontier.slice(i, i + PARENT_QUERY_CHUNK));
-      for (const entry of children) {
-        if (found.has(entry.id)) continue;
-        found.set(entry.id, entry);
-        const id = entry.spiffeId.toString();
-        if (!queried.has(id)) {
-          queried.add(id);
-          next.push(id);
+      const children = await store.listEntryRefsByParents(
+        frontier.slice(i, i + PARENT_QUERY_CHUNK),
+      );
+      for (const ref of children) {
+        if (found.has(ref.id)) continue;
+        found.set(ref.id, ref);
+        if (!queried.has(ref.spiffeId)) {
+          queried.add(ref.spiffeId);
+          next.push(ref.spiffeId);
         }
       }
     }
     frontier = next;
   }
   return [...found.values()];
+}
+
+/**
+ * Loads the entries with the given ids with {@link Datastore.getEntriesByIds}, at most
+ * {@link ENTRY_ID_QUERY_CHUNK} ids a call. Returns them in the order of `ids`; an id the
+ * store no longer has (deleted since it was found) is left out.
+ */
+export async function loadEntries(
+  store: Pick<Datastore, "getEntriesByIds">,
+  ids: readonly string[],
+): Promise<RegistrationEntry[]> {
+  const byId = new Map<string, RegistrationEntry>();
+  for (let i = 0; i < ids.length; i += ENTRY_ID_QUERY_CHUNK) {
+    for (const entry of await store.getEntriesByIds(ids.slice(i, i + ENTRY_ID_QUERY_CHUNK))) {
+      byId.set(entry.id, entry);
+    }
+  }
+  const out: RegistrationEntry[] = [];
+  for (const id of ids) {
+    const entry = byId.get(id);
+    if (entry !== undefined) out.push(entry);
+  }
+  return out;
+}
+
+/**
+ * Returns every entry authorised for `agentId`: {@link findAuthorizedEntryRefs}, then
+ * {@link loadEntries} for all of them (an entry deleted between the two is left out). Order:
+ * breadth-first, as the store returns each level. The delta sync loads only changed entries
+ * instead (see entry-manager).
+ */
+export async function findAuthorizedEntries(
+  store: Pick<Datastore, "listEntryRefsByParents" | "getEntriesByIds">,
+  agentId: SpiffeId | string,
+): Promise<RegistrationEntry[]> {
+  const ids = (await findAuthorizedEntryRefs(store, agentId)).map((r) => r.id);
+  return loadEntries(store, ids);
 }
 
 /**

@@ -8,9 +8,10 @@ import type { EntryManager, SyncPage } from "../api/deps";
 import type { Datastore, EventSink, ListEntriesParams } from "../ports";
 import {
   createParentLookup,
-  findAuthorizedEntries,
+  findAuthorizedEntryRefs,
   findChainTops,
   isEntryAuthorized,
+  loadEntries,
 } from "./authorized-entries";
 import {
   type EntryValidationLimits,
@@ -425,11 +426,20 @@ export function createEntryManager(deps: EntryManagerDeps): EntryManager {
     // Read the revision BEFORE the entries: a change racing with this sync then has a revision
     // above the one returned, so the next delta sends it again (never loses it).
     const revision = await store.getRevision();
-    const authorized = await findAuthorizedEntries(store, agentId);
-    const changed = authorized
-      .filter((e) => e.revision > sinceRevision)
-      .sort((a, b) => a.revision - b.revision || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-    const ids = authorized.map((e) => e.id).sort();
+    // The walk reads only (id, SPIFFE ID, revision) of each authorised entry; full entries are
+    // loaded for the changed ones alone, so a delta sync costs O(authorised) light rows plus
+    // O(changed) full ones instead of O(authorised) full ones.
+    const refs = await findAuthorizedEntryRefs(store, agentId);
+    const changedIds = refs.filter((r) => r.revision > sinceRevision).map((r) => r.id);
+    const changed = (await loadEntries(store, changedIds)).sort(
+      (a, b) => a.revision - b.revision || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
+    );
+    // A changed entry deleted between the walk and the load is no longer authorised: leave its
+    // id out too, so every id sent for a changed entry comes with the entry.
+    const vanished = new Set(changedIds);
+    for (const e of changed) vanished.delete(e.id);
+    const all = refs.map((r) => r.id);
+    const ids = (vanished.size === 0 ? all : all.filter((id) => !vanished.has(id))).sort();
     yield* buildSyncPages({
       entries: changed,
       authorizedEntryIds: ids,
