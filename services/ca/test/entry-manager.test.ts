@@ -111,6 +111,38 @@ async function sync(m: EntryManager, agent: SpiffeId, since = 0, pageSize?: numb
   };
 }
 
+/**
+ * Wraps `store` (the real SQLite store) and counts, per method, the full RegistrationEntry
+ * objects it returns: the rows a call turned into entries (selectors parsed, SPIFFE IDs,
+ * dates). Refs and other results are not counted.
+ */
+function countingStore(store: Datastore): { store: Datastore; fullEntries: Map<string, number> } {
+  const fullEntries = new Map<string, number>();
+  const count = (method: string, n: number): void => {
+    fullEntries.set(method, (fullEntries.get(method) ?? 0) + n);
+  };
+  const wrapped = new Proxy(store, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== "function") return value;
+      const method = String(property);
+      return async (...args: unknown[]) => {
+        const result: unknown = await (value as (...a: unknown[]) => Promise<unknown>).apply(
+          target,
+          args,
+        );
+        if (method === "getEntry" && result !== undefined) count(method, 1);
+        if (method === "listEntries") count(method, (result as { items: unknown[] }).items.length);
+        if (method === "listEntriesByParents" || method === "getEntriesByIds") {
+          count(method, (result as unknown[]).length);
+        }
+        return result;
+      };
+    },
+  });
+  return { store: wrapped, fullEntries };
+}
+
 describe("entry manager (SQLite)", () => {
   let store: Datastore;
   let rec: ReturnType<typeof recordingSink>;
@@ -421,5 +453,99 @@ describe("entry manager (SQLite)", () => {
     const again = await sync(m, AGENT_A, delta.revision);
     expect(again.entries).toEqual([]);
     expect(again.ids).toEqual(delta.ids);
+  });
+
+  it("entry manager – a delta sync with one change among 1,000 builds only that entry, and sends every id", async () => {
+    const counted = countingStore(store);
+    const cm = createEntryManager({
+      trustDomain: TD,
+      store: counted.store,
+      events: rec.sink,
+      logger: createNoopLogger(),
+    });
+    // 1,000 entries for A (the alias and 999 more, 400 of them under the alias: A → alias →
+    // entry), and 200 of B.
+    const [alias] = values(await cm.batchCreate([newEntry("/node-alias", AGENT_A)]));
+    const mine: RegistrationEntry[] = [alias!];
+    // 999 more in batches of at most 500: two in five under the alias.
+    for (let start = 0; start < 999; start += 500) {
+      const items = Array.from({ length: Math.min(500, 999 - start) }, (_, i) => start + i).map(
+        (n) => newEntry(`/ns/n${n}/sa/web`, n % 5 < 2 ? alias!.spiffeId : AGENT_A),
+      );
+      mine.push(...values(await cm.batchCreate(items)));
+    }
+    const ofB = values(
+      await cm.batchCreate(
+        Array.from({ length: 200 }, (_, i) => newEntry(`/ns/b${i}/sa/web`, AGENT_B)),
+      ),
+    );
+    expect(mine).toHaveLength(1000);
+    const allIds = new Set(mine.map((e) => e.id));
+
+    counted.fullEntries.clear();
+    const full = await sync(cm, AGENT_A);
+    expect(full.ids).toEqual(allIds);
+    expect(full.entries).toHaveLength(1000);
+    // A full sync builds every authorised entry once, and nothing of B's.
+    expect(counted.fullEntries.get("getEntriesByIds")).toBe(1000);
+    expect(counted.fullEntries.get("listEntriesByParents")).toBeUndefined();
+
+    const target = mine[500]!;
+    const [changed] = values(await cm.batchUpdate([toUpdate(target, { hint: "changed" })]));
+    // A change outside A's set neither reaches A's delta nor gets built for it.
+    values(await cm.batchUpdate([toUpdate(ofB[0]!, { hint: "b changed" })]));
+    counted.fullEntries.clear();
+    const delta = await sync(cm, AGENT_A, full.revision);
+    expect(delta.entries).toEqual([changed]);
+    expect(delta.ids).toEqual(allIds);
+    expect(delta.revision).toBe(changed!.revision + 1);
+    // Only the changed row became a full entry; the other 999 were walked as refs.
+    expect([...counted.fullEntries.entries()]).toEqual([["getEntriesByIds", 1]]);
+
+    // An entry under the alias changes: still exactly one built.
+    const nested = mine.find((e) => e.parentId.equals(alias!.spiffeId))!;
+    const [nestedChanged] = values(await cm.batchUpdate([toUpdate(nested, { hint: "nested" })]));
+    counted.fullEntries.clear();
+    const delta2 = await sync(cm, AGENT_A, delta.revision);
+    expect(delta2.entries).toEqual([nestedChanged]);
+    expect(delta2.ids).toEqual(allIds);
+    expect([...counted.fullEntries.entries()]).toEqual([["getEntriesByIds", 1]]);
+
+    // Nothing changed: no full entry at all.
+    counted.fullEntries.clear();
+    const empty = await sync(cm, AGENT_A, delta2.revision);
+    expect(empty.entries).toEqual([]);
+    expect(empty.ids).toEqual(allIds);
+    expect(counted.fullEntries.size).toBe(0);
+  });
+
+  it("entry manager – a changed entry deleted during the sync is left out of entries and ids", async () => {
+    const [keep, gone] = values(
+      await m.batchCreate([newEntry("/keep", AGENT_A), newEntry("/gone", AGENT_A)]),
+    );
+    // The store loses `gone` between the walk (refs) and the load of the changed entries.
+    const racing: Datastore = new Proxy(store, {
+      get(target, property, receiver) {
+        if (property === "getEntriesByIds") {
+          return async (ids: readonly string[]) => {
+            await target.deleteEntries([gone!.id]);
+            return target.getEntriesByIds(ids);
+          };
+        }
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === "function" ? (value as () => unknown).bind(target) : value;
+      },
+    });
+    const rm = createEntryManager({
+      trustDomain: TD,
+      store: racing,
+      events: rec.sink,
+      logger: createNoopLogger(),
+    });
+    const result = await sync(rm, AGENT_A);
+    expect(result.entries.map((e) => e.id)).toEqual([keep!.id]);
+    expect([...result.ids]).toEqual([keep!.id]);
+    // The revision was read before the walk, so the next delta still sees the deletion.
+    expect(result.revision).toBeLessThan(await store.getRevision());
   });
 });
