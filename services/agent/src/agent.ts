@@ -5,6 +5,7 @@ import { hostname } from "node:os";
 import { createEventPublisher, type EventPublisher } from "@meshid/events";
 import { createMutableSvidSource, type MutableSvidSource } from "@meshid/grpc-kit";
 import { isMeshidError } from "@meshid/errors";
+import type { MemoryReleaser } from "@meshid/memory";
 import { LogKeys, type Logger } from "@meshid/telemetry";
 import { createDiskAgentIdentityStore } from "./adapters/agent-identity-store";
 import { readBundleFile } from "./adapters/bundle-file";
@@ -14,6 +15,7 @@ import {
   type GrpcCaClient,
 } from "./adapters/grpc-ca-client";
 import { createK8sAttestor } from "./adapters/k8s-attestor";
+import { startMemoryRelease } from "./adapters/memory-release";
 import { createKubeletClient } from "./adapters/kubelet-client";
 import { startNatsWakeups, type NatsWakeups } from "./adapters/nats-wakeups";
 import { createNodeAttestationTokenSource } from "./adapters/node-attestation-token";
@@ -191,6 +193,7 @@ export async function startAgent(params: StartAgentParams): Promise<RunningAgent
   let firstSyncDone = false;
   let stopped: Promise<void> | undefined;
   let banned = false;
+  let memoryRelease: MemoryReleaser | undefined;
 
   const stop = (): Promise<void> => {
     stopped ??= (async () => {
@@ -201,6 +204,7 @@ export async function startAgent(params: StartAgentParams): Promise<RunningAgent
       });
       stopping.abort(new Error("agent stopping"));
       await Promise.allSettled(loops);
+      memoryRelease?.close();
       await wakeups?.close().catch(() => undefined);
       caClient?.close();
       logger.info("agent stopped");
@@ -254,6 +258,8 @@ export async function startAgent(params: StartAgentParams): Promise<RunningAgent
     if (config.natsUrl !== undefined) {
       wakeups = startNatsWakeups({ natsUrl: config.natsUrl, agentId, logger: agentLogger });
     }
+    memoryRelease = startMemoryRelease({ ...config.memoryRelease, logger: agentLogger });
+    const releaser = memoryRelease;
     const svidCache = createSvidCache({
       caClient: client,
       clock,
@@ -262,6 +268,7 @@ export async function startAgent(params: StartAgentParams): Promise<RunningAgent
       agentId,
       keyType: config.svidKeyType,
       maxBatchSize: config.maxBatchSize,
+      ...(releaser === undefined ? {} : { onMinted: (n: number) => releaser.noteWork(n) }),
     });
     const applyBundle = async (bundle: AgentBundle): Promise<void> => {
       bundleSequence = bundle.sequenceNumber;

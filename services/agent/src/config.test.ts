@@ -45,10 +45,36 @@ describe("agent config", () => {
     expect(config.maxBatchSize).toBe(DEFAULT_MAX_BATCH_SIZE);
     expect(config.attestors.unix).toEqual({ enabled: true, path: false, sha256: false });
     expect(config.attestors.k8s.enabled).toBe(false);
+    expect(config.memoryRelease).toEqual({ afterMinted: 100, quietMs: 2000 });
     expect(config.procRoot).toBe("/proc");
     expect(config.ops.listen.port).toBe(9091);
     expect(config.logLevel).toBe("info");
     expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it("config – memoryRelease from the environment; 0 turns it off; bad values named", () => {
+    expect(
+      loadAgentConfig({
+        env: {
+          ...REQUIRED_ENV,
+          MESHID_AGENT_MEMORY_RELEASE__AFTER_MINTED: "0",
+          MESHID_AGENT_MEMORY_RELEASE__QUIET: "250ms",
+        },
+      }).memoryRelease,
+    ).toEqual({ afterMinted: 0, quietMs: 250 });
+    const problems = problemsOf(() =>
+      loadAgentConfig({
+        env: {
+          ...REQUIRED_ENV,
+          MESHID_AGENT_MEMORY_RELEASE__AFTER_MINTED: "-1",
+          MESHID_AGENT_MEMORY_RELEASE__QUIET: "soon",
+        },
+      }),
+    );
+    expect(problems.map((p) => p.split(":")[0]).sort()).toEqual([
+      "memoryRelease.afterMinted",
+      "memoryRelease.quiet",
+    ]);
   });
 
   it("config – k8s_psat from YAML, env overrides the file", async () => {

@@ -34,6 +34,10 @@ export const DEFAULT_KUBELET_URL = "https://127.0.0.1:10250";
 export const DEFAULT_PROC_ROOT = "/proc";
 /** Default listen address of the ops server (`/healthz`, `/readyz`, `/metrics`). */
 export const DEFAULT_OPS_LISTEN = "0.0.0.0:9091";
+/** Default SVIDs minted in a burst after which the agent gives freed memory back (0 = never). */
+export const DEFAULT_MEMORY_RELEASE_AFTER_MINTED = 100;
+/** Default quiet time after the last minted SVID before the agent gives memory back. */
+export const DEFAULT_MEMORY_RELEASE_QUIET = "2s";
 /** Node attestation types the agent can use. */
 export const NODE_ATTESTATION_TYPES = ["join_token", "k8s_psat"] as const;
 
@@ -105,6 +109,18 @@ export const agentConfigSchema = z
           })
           .strict()
           .prefault({}),
+      })
+      .strict()
+      .prefault({}),
+    memoryRelease: z
+      .object({
+        afterMinted: z
+          .number()
+          .int()
+          .min(0)
+          .max(1_000_000)
+          .default(DEFAULT_MEMORY_RELEASE_AFTER_MINTED),
+        quiet: durationSchema({ min: 0.001, max: 3600 }).default(DEFAULT_MEMORY_RELEASE_QUIET),
       })
       .strict()
       .prefault({}),
@@ -230,6 +246,11 @@ export interface AgentConfig {
     readonly unix: { readonly enabled: boolean; readonly path: boolean; readonly sha256: boolean };
     readonly k8s: K8sAttestorConfig;
   };
+  /**
+   * Giving freed memory back to the OS after a minting burst: after at least `afterMinted`
+   * SVIDs (0 = never) and `quietMs` without minting, a full GC then `malloc_trim`.
+   */
+  readonly memoryRelease: { readonly afterMinted: number; readonly quietMs: number };
   readonly procRoot: string;
   readonly ops: { readonly listen: ListenAddress };
   readonly logLevel: LogLevel;
@@ -292,6 +313,10 @@ export function agentConfigFromParsed(raw: ParsedAgentConfig): AgentConfig {
         ...(k8s.kubeletTokenFile === undefined ? {} : { kubeletTokenFile: k8s.kubeletTokenFile }),
         ...(k8s.kubeletCaFile === undefined ? {} : { kubeletCaFile: k8s.kubeletCaFile }),
       },
+    },
+    memoryRelease: {
+      afterMinted: raw.memoryRelease.afterMinted,
+      quietMs: Math.max(1, Math.round(raw.memoryRelease.quiet * 1000)),
     },
     procRoot: raw.procRoot,
     ops: raw.ops,

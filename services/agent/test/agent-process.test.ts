@@ -91,4 +91,61 @@ describe("agent process", () => {
     expect(agent.output()).toMatch(/agent stopped/);
     expect(existsSync(socketPath)).toBe(false);
   });
+
+  it("agent process – gives freed memory back once a minting burst is over", async () => {
+    ca ??= await startMeshidCa();
+    const opsPort = await getFreePort();
+    const configFile = join(dir.path, "agent-release.yaml");
+    await writeFile(
+      configFile,
+      JSON.stringify({
+        trustDomain: ca.trustDomain,
+        caAddress: ca.address,
+        caServerId: ca.serverId,
+        bundleFile: ca.bundleFile,
+        dataDir: join(dir.path, "data-release"),
+        attestation: { type: "join_token", joinToken: await ca.createJoinToken() },
+        workloadApi: { socketPath: join(dir.path, "run-release", "workload.sock") },
+        ops: { listen: `127.0.0.1:${opsPort}` },
+        // No NATS here: the reconcile picks the new entries up.
+        reconcileInterval: "1s",
+        memoryRelease: { afterMinted: 20, quiet: "100ms" },
+        logLevel: "debug",
+      }),
+    );
+    agent = await spawnManaged(process.execPath, [AGENT_MAIN, "--config", configFile], {
+      name: "meshid-agent",
+      env: cleanEnv(),
+    });
+    await agent.waitForOutput(/agent serving the Workload API/, { timeoutMs: 60_000 });
+    const agentId = /"agentId":"(spiffe:\/\/[^"]+)"/.exec(agent.output())?.[1];
+    expect(agentId).toBeDefined();
+    const metricsUrl = `http://127.0.0.1:${opsPort}/metrics`;
+    expect(await (await fetch(metricsUrl)).text()).not.toMatch(/meshid_agent_memory_releases/);
+
+    const created = await ca.admin().entries.batchCreateEntry({
+      entries: Array.from({ length: 50 }, (_, i) => ({
+        spiffeId: { trustDomain: ca!.trustDomain, path: `/memory/${i}` },
+        parentId: { trustDomain: ca!.trustDomain, path: new URL(agentId!).pathname },
+        // A uid no process here runs as: minted and cached, never served.
+        selectors: [{ type: "unix", value: "uid:2147483646" }],
+        x509SvidTtlSeconds: 0,
+      })),
+    });
+    expect(created.results.every((r) => r.status?.code === 0)).toBe(true);
+
+    const release = await agent.waitForOutput(
+      /"minted":(\d+)[^\n]*memory given back after minting/,
+      {
+        timeoutMs: 30_000,
+      },
+    );
+    expect(Number(release[1])).toBeGreaterThanOrEqual(20);
+    const metrics = await (await fetch(metricsUrl)).text();
+    expect(metrics).toMatch(/meshid_agent_memory_releases_total(\{[^}]*\})? [1-9]/);
+    expect(metrics).toMatch(/meshid_agent_memory_released_bytes_total(\{[^}]*\})? \d/);
+    expect(metrics).toMatch(/meshid_agent_svids_cached(\{[^}]*\})? 50\b/);
+
+    expect(await agent.stop()).toEqual({ code: 0, signal: null });
+  });
 });

@@ -530,6 +530,18 @@ describe("svid cache", () => {
     expect(h.caClient.calls.map((c) => c.entryIds.length)).toEqual([2, 2, 1]);
   });
 
+  it("svid cache – onMinted hears how many SVIDs each CA call added, failed items not counted", async () => {
+    const minted: number[] = [];
+    const h = await setup({ maxBatchSize: 3, onMinted: (n) => minted.push(n) });
+    h.caClient.failItem("bad", 1);
+    for (const id of ["a", "b", "bad", "c"]) h.entries.set(id, entry(id, [uid(1000)]));
+    h.sync();
+    h.start();
+    await until(() => h.cache.stats().cached === 3 && h.caClient.calls.length === 2, "batches");
+    expect(h.caClient.calls.map((c) => c.entryIds)).toEqual([["a", "b", "bad"], ["c"]]);
+    expect(minted).toEqual([2, 1]);
+  });
+
   it("svid cache – a slow consumer gets the newest state, not a queue of stale ones", async () => {
     const h = await setup();
     h.start();

@@ -65,6 +65,8 @@ export interface SvidCacheDeps {
   readonly random?: () => number;
   /** Retry backoff bounds in ms. Default {@link DEFAULT_RETRY_BACKOFF_MS}. */
   readonly retryBackoffMs?: { readonly min: number; readonly max: number };
+  /** Called after each CA batch with the number of SVIDs it added to the cache (if any). */
+  readonly onMinted?: (count: number) => void;
 }
 
 /** Counters of the cache, for health, tests and benchmarks. */
@@ -522,6 +524,7 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
       return;
     }
     const nowMs = deps.clock.now().getTime();
+    let minted = 0;
     prepared.forEach((state, i) => {
       const result = results[i];
       // A stale result (the entry changed or went away meanwhile) is dropped: it is re-minted.
@@ -567,6 +570,7 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
         state.attempts = 0;
         state.retryAtMs = 0;
         setSvid(state, svid);
+        minted++;
         logger.debug(
           {
             [LogKeys.entryId]: svid.entryId,
@@ -585,6 +589,7 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
         );
       }
     });
+    if (minted > 0) deps.onMinted?.(minted);
   }
 
   async function run(signal: AbortSignal): Promise<void> {
