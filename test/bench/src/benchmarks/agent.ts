@@ -284,6 +284,34 @@ async function waitForCached(
   }
 }
 
+/** The agent's memory releases after minting bursts so far (0 before the first). */
+async function memoryReleases(opsUrl: string): Promise<number> {
+  const text = await (await fetch(`${opsUrl}/metrics`)).text();
+  return gaugeValue(text, "meshid_agent_memory_releases_total") ?? 0;
+}
+
+/**
+ * Waits until the agent has given the memory of a minting burst back (its releases counter
+ * passed `seen`), so the reading is the agent's settled state. Gives up after
+ * {@link EVENT_TIMEOUT_MS} (an agent without release support) and says so.
+ */
+async function waitForRelease(
+  ctx: BenchmarkContext,
+  opsUrl: string,
+  seen: number,
+): Promise<number> {
+  const deadline = Date.now() + EVENT_TIMEOUT_MS;
+  for (;;) {
+    const n = await memoryReleases(opsUrl);
+    if (n > seen) return n;
+    if (Date.now() > deadline) {
+      ctx.progress("no memory release reported by the agent; measuring without one");
+      return n;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
 /** 200 (or `count`) concurrent FetchX509SVID calls: call start → first message, in ms. */
 async function firstResponses(
   socketPath: string,
@@ -547,9 +575,12 @@ async function runAgentBenchmark(ctx: BenchmarkContext) {
       }
       return waitForCached(opsUrl, cachedBefore + (pass + 1) * memoryEntries);
     };
+    const releasesBefore = await memoryReleases(opsUrl);
     const mintStart = performance.now();
     const cachedAfter = await addMemoryEntries(0);
     const mintSeconds = (performance.now() - mintStart) / 1000;
+    // The agent gives the burst's freed memory back once minting has been quiet for a while.
+    const releasesAfter = await waitForRelease(ctx, opsUrl, releasesBefore);
     const after = await readAgentMemory(agent, 2);
     const added = cachedAfter - cachedBefore;
     ctx.progress(
@@ -559,6 +590,7 @@ async function runAgentBenchmark(ctx: BenchmarkContext) {
     // The next thousand: the marginal cost, without the first batch's one-off growth (JIT
     // code, grown hash tables and young generation, allocator arenas).
     const cachedAfterMore = await addMemoryEntries(1);
+    await waitForRelease(ctx, opsUrl, releasesAfter);
     const afterMore = await readAgentMemory(agent, 3);
     const addedMore = cachedAfterMore - cachedAfter;
     ctx.progress(
@@ -631,6 +663,7 @@ async function runAgentBenchmark(ctx: BenchmarkContext) {
       firstResponseColdP99Ms: round(percentile(cold.latenciesMs, 99), 1),
       memoryEntries: added,
       memoryMintSeconds: round(mintSeconds, 2),
+      memoryReleasesAfterMint: releasesAfter - releasesBefore,
       bytesPerCachedSvid: round((after.rss - before.rss) / added),
       heapBytesPerCachedSvid: round((after.heapUsed - before.heapUsed) / added),
       externalBytesPerCachedSvid: round((after.external - before.external) / added),
