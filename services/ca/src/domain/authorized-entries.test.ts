@@ -41,11 +41,17 @@ function graphStore(entries: readonly RegistrationEntry[]) {
   const calls = {
     byParents: [] as string[][],
     bySpiffeId: [] as string[],
+    refsByParents: [] as string[][],
     byIds: [] as string[][],
   };
   const store: EntryGraphStore = {
-    listEntryRefsByParents(parentIds) {
+    listEntriesByParents(parentIds) {
       calls.byParents.push([...parentIds]);
+      const wanted = new Set(parentIds);
+      return Promise.resolve(entries.filter((e) => wanted.has(e.parentId.toString())));
+    },
+    listEntryRefsByParents(parentIds) {
+      calls.refsByParents.push([...parentIds]);
       const wanted = new Set(parentIds);
       return Promise.resolve(
         entries
@@ -132,8 +138,24 @@ describe("authorized entries – refs and loading", () => {
       revision: 1,
     });
     expect(calls.byIds).toEqual([]);
-    const queried = calls.byParents.flat();
+    expect(calls.byParents).toEqual([]);
+    const queried = calls.refsByParents.flat();
     expect(new Set(queried).size).toBe(queried.length);
+    // The same walk as findAuthorizedEntries: the same entries, level by level.
+    const full = await findAuthorizedEntries(store, AGENT_A);
+    expect(full.map((e) => e.id)).toEqual(refs.map((r) => r.id));
+    expect(calls.refsByParents.map((c) => c.length)).toEqual(calls.byParents.map((c) => c.length));
+  });
+
+  it("authorized entries – the refs walk queries a wide level in chunks", async () => {
+    const aliases = Array.from({ length: PARENT_QUERY_CHUNK + 10 }, (_, i) =>
+      entry(`${TD}/alias/${i}`, AGENT_A),
+    );
+    const leaves = aliases.map((a) => entry(`${TD}/leaf`, a.spiffeId.toString()));
+    const { store, calls } = graphStore([...aliases, ...leaves]);
+    const refs = await findAuthorizedEntryRefs(store, AGENT_A);
+    expect(refs.length).toBe(aliases.length + leaves.length);
+    expect(Math.max(...calls.refsByParents.map((c) => c.length))).toBe(PARENT_QUERY_CHUNK);
   });
 
   it("authorized entries – loadEntries chunks, keeps the order of the ids and skips missing ones", async () => {

@@ -8,10 +8,10 @@ import type { EntryRef, RegistrationEntry } from "./types";
 /** The store queries the walks need. */
 export type EntryGraphStore = Pick<
   Datastore,
-  "listEntryRefsByParents" | "getEntriesByIds" | "listEntries"
+  "listEntriesByParents" | "listEntryRefsByParents" | "getEntriesByIds" | "listEntries"
 >;
 
-/** Most parent IDs sent to one {@link Datastore.listEntryRefsByParents} call. */
+/** Most parent IDs sent to one listEntriesByParents or listEntryRefsByParents call. */
 export const PARENT_QUERY_CHUNK = 500;
 
 /** Most entry ids sent to one {@link Datastore.getEntriesByIds} call. */
@@ -21,39 +21,70 @@ export const ENTRY_ID_QUERY_CHUNK = 500;
 const LOOKUP_PAGE_SIZE = 1000;
 
 /**
- * Returns the {@link EntryRef} (id, SPIFFE ID, revision) of every entry authorised for
- * `agentId`: walks the entry graph downwards level by level with
- * {@link Datastore.listEntryRefsByParents} (at most {@link PARENT_QUERY_CHUNK} parent IDs a
- * call), each SPIFFE ID queried once, so cycles end. Reads no more of an entry than its
- * ref; load the entries you need with {@link loadEntries}. Order: breadth-first, as the store
- * returns each level.
+ * The downward walk shared by {@link findAuthorizedEntries} and
+ * {@link findAuthorizedEntryRefs}: level by level from `agentId`, at most
+ * {@link PARENT_QUERY_CHUNK} parent IDs a `listChildren` call, each SPIFFE ID queried once (so
+ * cycles end), each entry kept once. Order: breadth-first, as the store returns each level.
  */
-export async function findAuthorizedEntryRefs(
-  store: Pick<Datastore, "listEntryRefsByParents">,
+async function walkDown<T extends { readonly id: string }>(
   agentId: SpiffeId | string,
-): Promise<EntryRef[]> {
+  listChildren: (parentIds: readonly string[]) => Promise<readonly T[]>,
+  spiffeIdOf: (child: T) => string,
+): Promise<T[]> {
   const root = agentId.toString();
   const queried = new Set<string>([root]);
-  const found = new Map<string, EntryRef>();
+  const found = new Map<string, T>();
   let frontier = [root];
   while (frontier.length > 0) {
     const next: string[] = [];
     for (let i = 0; i < frontier.length; i += PARENT_QUERY_CHUNK) {
-      const children = await store.listEntryRefsByParents(
-        frontier.slice(i, i + PARENT_QUERY_CHUNK),
-      );
-      for (const ref of children) {
-        if (found.has(ref.id)) continue;
-        found.set(ref.id, ref);
-        if (!queried.has(ref.spiffeId)) {
-          queried.add(ref.spiffeId);
-          next.push(ref.spiffeId);
+      for (const child of await listChildren(frontier.slice(i, i + PARENT_QUERY_CHUNK))) {
+        if (found.has(child.id)) continue;
+        found.set(child.id, child);
+        const id = spiffeIdOf(child);
+        if (!queried.has(id)) {
+          queried.add(id);
+          next.push(id);
         }
       }
     }
     frontier = next;
   }
   return [...found.values()];
+}
+
+/**
+ * Returns every entry authorised for `agentId`, as full entries: walks the entry graph
+ * downwards with {@link Datastore.listEntriesByParents} (see walkDown: chunked, cycles end).
+ * Order: breadth-first. Use it when every entry is needed (a full sync); otherwise walk with
+ * {@link findAuthorizedEntryRefs} and load only what you need.
+ */
+export async function findAuthorizedEntries(
+  store: Pick<Datastore, "listEntriesByParents">,
+  agentId: SpiffeId | string,
+): Promise<RegistrationEntry[]> {
+  return walkDown(
+    agentId,
+    (parentIds) => store.listEntriesByParents(parentIds),
+    (entry) => entry.spiffeId.toString(),
+  );
+}
+
+/**
+ * Returns the {@link EntryRef} (id, SPIFFE ID, revision) of every entry authorised for
+ * `agentId`: the same walk as {@link findAuthorizedEntries} with
+ * {@link Datastore.listEntryRefsByParents}, so it reads no more of an entry than its ref;
+ * load the entries you need with {@link loadEntries}. Order: breadth-first.
+ */
+export async function findAuthorizedEntryRefs(
+  store: Pick<Datastore, "listEntryRefsByParents">,
+  agentId: SpiffeId | string,
+): Promise<EntryRef[]> {
+  return walkDown(
+    agentId,
+    (parentIds) => store.listEntryRefsByParents(parentIds),
+    (ref) => ref.spiffeId,
+  );
 }
 
 /**
@@ -77,20 +108,6 @@ export async function loadEntries(
     if (entry !== undefined) out.push(entry);
   }
   return out;
-}
-
-/**
- * Returns every entry authorised for `agentId`: {@link findAuthorizedEntryRefs}, then
- * {@link loadEntries} for all of them (an entry deleted between the two is left out). Order:
- * breadth-first, as the store returns each level. The delta sync loads only changed entries
- * instead (see entry-manager).
- */
-export async function findAuthorizedEntries(
-  store: Pick<Datastore, "listEntryRefsByParents" | "getEntriesByIds">,
-  agentId: SpiffeId | string,
-): Promise<RegistrationEntry[]> {
-  const ids = (await findAuthorizedEntryRefs(store, agentId)).map((r) => r.id);
-  return loadEntries(store, ids);
 }
 
 /**

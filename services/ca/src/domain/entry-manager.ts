@@ -8,6 +8,7 @@ import type { EntryManager, SyncPage } from "../api/deps";
 import type { Datastore, EventSink, ListEntriesParams } from "../ports";
 import {
   createParentLookup,
+  findAuthorizedEntries,
   findAuthorizedEntryRefs,
   findChainTops,
   isEntryAuthorized,
@@ -426,20 +427,28 @@ export function createEntryManager(deps: EntryManagerDeps): EntryManager {
     // Read the revision BEFORE the entries: a change racing with this sync then has a revision
     // above the one returned, so the next delta sends it again (never loses it).
     const revision = await store.getRevision();
-    // The walk reads only (id, SPIFFE ID, revision) of each authorised entry; full entries are
-    // loaded for the changed ones alone, so a delta sync costs O(authorised) light rows plus
-    // O(changed) full ones instead of O(authorised) full ones.
-    const refs = await findAuthorizedEntryRefs(store, agentId);
-    const changedIds = refs.filter((r) => r.revision > sinceRevision).map((r) => r.id);
-    const changed = (await loadEntries(store, changedIds)).sort(
-      (a, b) => a.revision - b.revision || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0),
-    );
-    // A changed entry deleted between the walk and the load is no longer authorised: leave its
-    // id out too, so every id sent for a changed entry comes with the entry.
-    const vanished = new Set(changedIds);
-    for (const e of changed) vanished.delete(e.id);
-    const all = refs.map((r) => r.id);
-    const ids = (vanished.size === 0 ? all : all.filter((id) => !vanished.has(id))).sort();
+    let changed: RegistrationEntry[];
+    let ids: string[];
+    if (sinceRevision === 0) {
+      // A full sync sends every entry: one walk over full rows beats refs plus a load by id.
+      changed = await findAuthorizedEntries(store, agentId);
+      ids = changed.map((e) => e.id);
+    } else {
+      // A delta walks only (id, SPIFFE ID, revision) of each authorised entry and loads the
+      // changed ones alone: O(authorised) light rows plus O(changed) full ones, where building
+      // every authorised entry made a burst of N new pods cost O(N²).
+      const refs = await findAuthorizedEntryRefs(store, agentId);
+      const changedIds = refs.filter((r) => r.revision > sinceRevision).map((r) => r.id);
+      changed = await loadEntries(store, changedIds);
+      // A changed entry deleted between the walk and the load is no longer authorised: leave
+      // its id out too, so every id sent for a changed entry comes with the entry.
+      const vanished = new Set(changedIds);
+      for (const e of changed) vanished.delete(e.id);
+      ids = refs.map((r) => r.id);
+      if (vanished.size > 0) ids = ids.filter((id) => !vanished.has(id));
+    }
+    changed.sort((a, b) => a.revision - b.revision || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    ids.sort();
     yield* buildSyncPages({
       entries: changed,
       authorizedEntryIds: ids,
