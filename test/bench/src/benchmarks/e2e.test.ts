@@ -26,5 +26,32 @@ describe("e2e benchmark", () => {
     }
     expect(result.podToSvidP50Ms as number).toBeLessThanOrEqual(result.podToSvidMaxMs as number);
     expect(result.controlPlaneRssMb as number).toBeGreaterThan(0);
+    expect(result.topology).toBe("separate");
+    for (const k of ["caRssMb", "agentRssMb", "registrarRssMb", "bundleNotifierRssMb"]) {
+      expect(result[k] as number).toBeGreaterThan(0);
+    }
+    expect(result.proxyConfigCpuMs).toEqual(expect.any(Number));
+  });
+
+  test("e2e bench – combined: the control plane in one process serves the same burst", async () => {
+    const lines: string[] = [];
+    await runBenchmarks({
+      names: ["e2e-combined"],
+      output: (l) => lines.push(l),
+      progress: () => {},
+      quick: true,
+      dir: __dirname,
+    });
+    expect(lines).toHaveLength(1);
+    const result = JSON.parse(lines[0] ?? "{}") as Record<string, number | string>;
+    expect(result).toMatchObject({ benchmark: "e2e-combined", topology: "combined", processes: 2 });
+    expect(result.pods).toBe(20);
+    expect(result.controlPlaneProcessRssMb as number).toBeGreaterThan(0);
+    expect(result.agentRssMb as number).toBeGreaterThan(0);
+    expect(result.controlPlaneRssMb as number).toBeCloseTo(
+      (result.controlPlaneProcessRssMb as number) + (result.agentRssMb as number),
+      0,
+    );
+    expect(result.caRssMb).toBeUndefined();
   });
 });

@@ -108,9 +108,27 @@ interface Probe {
   error?: string;
 }
 
-async function run(ctx: BenchmarkContext): Promise<Record<string, number | string | boolean>> {
+/**
+ * How the control plane runs: `separate` = each service its own process (the default
+ * deployment); `combined` = ca, registrar, bundle-notifier and proxy-config hosted by one
+ * `meshid-control-plane` process (the agent is always its own, one per node).
+ */
+export type E2eTopology = "separate" | "combined";
+
+/** The benchmark's metric key of a process: `caRssMb`, `bundleNotifierCpuMs`, … */
+function processKey(service: string, suffix: string): string {
+  if (service === "control-plane") return `controlPlaneProcess${suffix}`;
+  return service.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()) + suffix;
+}
+
+/** Runs the burst with the control plane deployed as `topology` says. */
+export async function runE2e(
+  ctx: BenchmarkContext,
+  topology: E2eTopology,
+): Promise<Record<string, number | string | boolean>> {
   const pods = ctx.quick ? E2E_QUICK_PODS : E2E_BURST_PODS;
-  for (const svc of SERVICES) {
+  const needed = topology === "combined" ? ["control-plane", "agent"] : SERVICES;
+  for (const svc of needed) {
     const main = meshidServiceMain(svc);
     if (
       !(await readFile(main).then(
@@ -155,27 +173,94 @@ async function run(ctx: BenchmarkContext): Promise<Record<string, number | strin
 
     const caPort = await getFreePort();
     const caAdminSocket = join(base, "ca", "data", "admin", "admin.sock");
-    const ca = await startMeshidService({
-      service: "ca",
-      workDir: join(base, "ca"),
-      config: {
-        trustDomain: TRUST_DOMAIN,
-        listen: `127.0.0.1:${caPort}`,
-        dataDir: join(base, "ca", "data"),
-        adminSocketPath: caAdminSocket,
-        keyManager: "memory",
-        natsUrl: nats.url,
-        psatClusters: [
-          {
-            name: CLUSTER,
-            allowedServiceAccounts: ["meshid:meshid-agent"],
-            kubeconfigFile,
-          },
-        ],
-        logLevel: "warn",
+    const caConfig = {
+      trustDomain: TRUST_DOMAIN,
+      listen: `127.0.0.1:${caPort}`,
+      dataDir: join(base, "ca", "data"),
+      adminSocketPath: caAdminSocket,
+      keyManager: "memory",
+      natsUrl: nats.url,
+      psatClusters: [
+        {
+          name: CLUSTER,
+          allowedServiceAccounts: ["meshid:meshid-agent"],
+          kubeconfigFile,
+        },
+      ],
+      logLevel: "warn",
+    };
+    const registrarConfig = {
+      trustDomain: TRUST_DOMAIN,
+      clusterName: CLUSTER,
+      kubeconfigFile,
+      ca: { adminSocketPath: caAdminSocket },
+      natsUrl: nats.url,
+      leaderElection: { enabled: false },
+      logLevel: "warn",
+    };
+    const bundleNotifierConfig = {
+      trustDomain: TRUST_DOMAIN,
+      ca: { adminSocketPath: caAdminSocket },
+      natsUrl: nats.url,
+      targets: {
+        configMap: { enabled: true, kubeconfigFile },
+        file: { path: join(base, "bundle.pem") },
       },
+      logLevel: "warn",
+    };
+    // proxy-config serves no sidecar here; it watches the pods like in a cluster.
+    const pcCa = await createTestCa({ trustDomain: TRUST_DOMAIN });
+    const pcSvid = await pcCa.issueSvid({
+      spiffeId: `spiffe://${TRUST_DOMAIN}/meshid/proxy-config`,
     });
-    services.push(ca);
+    const pcDir = join(base, "proxy-config");
+    await mkdir(pcDir, { recursive: true });
+    await writeFile(join(pcDir, "svid.pem"), pcSvid.certChainPem);
+    await writeFile(join(pcDir, "svid.key"), pcSvid.keyPem, { mode: 0o600 });
+    await writeFile(join(pcDir, "bundle.pem"), pcCa.bundlePem);
+    const proxyConfigConfig = {
+      trustDomain: TRUST_DOMAIN,
+      listen: `127.0.0.1:${await getFreePort()}`,
+      adminSocketPath: join(pcDir, "admin", "admin.sock"),
+      tls: {
+        certFile: join(pcDir, "svid.pem"),
+        keyFile: join(pcDir, "svid.key"),
+        bundleFile: join(pcDir, "bundle.pem"),
+      },
+      meshConfig: { source: "kubernetes", name: "meshid" },
+      kubernetes: { enabled: true, kubeconfigFile },
+      natsUrl: nats.url,
+      logLevel: "warn",
+    };
+
+    if (topology === "combined") {
+      // One process hosts the four; each reads its own file, as when it runs on its own.
+      const cpDir = join(base, "control-plane");
+      await mkdir(cpDir, { recursive: true, mode: 0o700 });
+      const hosted: Record<string, { configFile: string }> = {};
+      for (const [key, config] of [
+        ["ca", caConfig],
+        ["registrar", registrarConfig],
+        ["bundleNotifier", bundleNotifierConfig],
+        ["proxyConfig", proxyConfigConfig],
+      ] as const) {
+        const configFile = join(cpDir, `${key}.yaml`);
+        // JSON is YAML.
+        await writeFile(configFile, JSON.stringify(config), { mode: 0o600 });
+        hosted[key] = { configFile };
+      }
+      services.push(
+        await startMeshidService({
+          service: "control-plane",
+          workDir: cpDir,
+          config: { ...hosted, logLevel: "warn" },
+        }),
+      );
+    } else {
+      services.push(
+        await startMeshidService({ service: "ca", workDir: join(base, "ca"), config: caConfig }),
+      );
+    }
     const bundle = join(base, "ca", "bootstrap.pem");
     const { createChannel, createClient, ChannelCredentials } = await import("nice-grpc");
     const { meshidCaV1 } = await import("@meshid/proto");
@@ -233,67 +318,16 @@ async function run(ctx: BenchmarkContext): Promise<Record<string, number | strin
         },
       }),
     );
-    services.push(
-      await startMeshidService({
-        service: "registrar",
-        workDir: join(base, "registrar"),
-        config: {
-          trustDomain: TRUST_DOMAIN,
-          clusterName: CLUSTER,
-          kubeconfigFile,
-          ca: { adminSocketPath: caAdminSocket },
-          natsUrl: nats.url,
-          leaderElection: { enabled: false },
-          logLevel: "warn",
-        },
-      }),
-    );
-    services.push(
-      await startMeshidService({
-        service: "bundle-notifier",
-        workDir: join(base, "bundle-notifier"),
-        config: {
-          trustDomain: TRUST_DOMAIN,
-          ca: { adminSocketPath: caAdminSocket },
-          natsUrl: nats.url,
-          targets: {
-            configMap: { enabled: true, kubeconfigFile },
-            file: { path: join(base, "bundle.pem") },
-          },
-          logLevel: "warn",
-        },
-      }),
-    );
-    // proxy-config serves no sidecar here; it watches the pods like in a cluster.
-    const pcCa = await createTestCa({ trustDomain: TRUST_DOMAIN });
-    const pcSvid = await pcCa.issueSvid({
-      spiffeId: `spiffe://${TRUST_DOMAIN}/meshid/proxy-config`,
-    });
-    const pcDir = join(base, "proxy-config");
-    await mkdir(pcDir, { recursive: true });
-    await writeFile(join(pcDir, "svid.pem"), pcSvid.certChainPem);
-    await writeFile(join(pcDir, "svid.key"), pcSvid.keyPem, { mode: 0o600 });
-    await writeFile(join(pcDir, "bundle.pem"), pcCa.bundlePem);
-    services.push(
-      await startMeshidService({
-        service: "proxy-config",
-        workDir: pcDir,
-        config: {
-          trustDomain: TRUST_DOMAIN,
-          listen: `127.0.0.1:${await getFreePort()}`,
-          adminSocketPath: join(pcDir, "admin", "admin.sock"),
-          tls: {
-            certFile: join(pcDir, "svid.pem"),
-            keyFile: join(pcDir, "svid.key"),
-            bundleFile: join(pcDir, "bundle.pem"),
-          },
-          meshConfig: { source: "kubernetes", name: "meshid" },
-          kubernetes: { enabled: true, kubeconfigFile },
-          natsUrl: nats.url,
-          logLevel: "warn",
-        },
-      }),
-    );
+    if (topology === "separate") {
+      for (const [service, config] of [
+        ["registrar", registrarConfig],
+        ["bundle-notifier", bundleNotifierConfig],
+        ["proxy-config", proxyConfigConfig],
+      ] as const) {
+        const workDir = service === "proxy-config" ? pcDir : join(base, service);
+        services.push(await startMeshidService({ service, workDir, config }));
+      }
+    }
 
     // Memory before the burst, for the per-pod growth.
     const idle = await sumMemory(services.map((s) => s.pid()));
@@ -440,16 +474,14 @@ async function run(ctx: BenchmarkContext): Promise<Record<string, number | strin
       controlPlaneRssSettledMb: round(settled.rss),
       controlPlanePssSettledMb: round(settled.pss),
       controlPlaneKbPerPod: round(((controlPlaneRssMb - idleRssMb) * 1024) / pods),
-      caRssMb: round(rss.ca ?? 0),
-      agentRssMb: round(rss.agent ?? 0),
-      registrarRssMb: round(rss.registrar ?? 0),
-      bundleNotifierRssMb: round(rss["bundle-notifier"] ?? 0),
-      proxyConfigRssMb: round(rss["proxy-config"] ?? 0),
-      caCpuMs: cpu.ca ?? 0,
-      agentCpuMs: cpu.agent ?? 0,
-      registrarCpuMs: cpu.registrar ?? 0,
-      bundleNotifierCpuMs: cpu["bundle-notifier"] ?? 0,
-      proxyConfigCpuMs: cpu["proxy-config"] ?? 0,
+      topology,
+      processes: services.length,
+      ...Object.fromEntries(
+        services.flatMap((p) => [
+          [processKey(p.service, "RssMb"), round(rss[p.service] ?? 0)],
+          [processKey(p.service, "CpuMs"), cpu[p.service] ?? 0],
+        ]),
+      ),
       targetP99Ms: 250,
       targetRssMb: 300,
       loadAvg1m: round(loadavg()[0] ?? 0),
@@ -467,5 +499,5 @@ async function run(ctx: BenchmarkContext): Promise<Record<string, number | strin
   }
 }
 
-/** See the file comment. */
-export const benchmark: Benchmark = { name: "e2e", run };
+/** See the file comment (each service its own process; `e2e-combined` hosts four in one). */
+export const benchmark: Benchmark = { name: "e2e", run: (ctx) => runE2e(ctx, "separate") };
