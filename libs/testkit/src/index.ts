@@ -97,6 +97,7 @@ export {
   type MeshidCaProcess,
   type MeshidCaAdminClients,
   type CreateTestJoinTokenParams,
+  openCaAdmin,
 } from "./meshid-ca-process";
 export {
   startMeshidAgent,

@@ -125,7 +125,8 @@ function cleanCaEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-function openAdmin(socketPath: string): MeshidCaAdminClients {
+/** Opens admin clients on a CA's admin Unix socket (close them with `close()`). */
+export function openCaAdmin(socketPath: string): MeshidCaAdminClients {
   const channel = createChannel(`unix://${socketPath}`, ChannelCredentials.createInsecure());
   return {
     entries: createClient(meshidCaV1.EntryServiceDefinition, channel),
@@ -173,12 +174,12 @@ export async function startMeshidCa(params: StartMeshidCaParams = {}): Promise<M
   const clients: MeshidCaAdminClients[] = [];
 
   const admin = (): MeshidCaAdminClients => {
-    const c = openAdmin(adminSocketPath);
+    const c = openCaAdmin(adminSocketPath);
     clients.push(c);
     return c;
   };
   const bundlePem = async (): Promise<string> => {
-    const c = openAdmin(adminSocketPath);
+    const c = openCaAdmin(adminSocketPath);
     try {
       return (await c.bundle.getBundle({})).pem;
     } finally {
@@ -235,7 +236,7 @@ export async function startMeshidCa(params: StartMeshidCaParams = {}): Promise<M
     bundlePem,
     admin,
     async createJoinToken(p = {}) {
-      const c = openAdmin(adminSocketPath);
+      const c = openCaAdmin(adminSocketPath);
       try {
         const token = await c.agents.createJoinToken({
           ttlSeconds: p.ttlSeconds ?? DEFAULT_JOIN_TOKEN_TTL_SECONDS,
