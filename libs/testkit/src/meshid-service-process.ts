@@ -34,8 +34,8 @@ export function meshidServiceMain(service: string): string {
 /** Parameters of {@link startMeshidService}. */
 export interface StartMeshidServiceParams {
   /**
-   * The service's directory name under `services/` (`ca`, `agent`, `registrar`, …); it also
-   * names the environment prefix `MESHID_<SERVICE>_` removed from the child's environment.
+   * The service's directory name under `services/` (`ca`, `agent`, `registrar`, …). The
+   * child's environment has none of our `MESHID_*` and `OTEL_*` variables (see `env`).
    */
   readonly service: string;
   /** The configuration written as `<workDir>/<service>.yaml` (mode 0600). */
@@ -54,8 +54,8 @@ export interface StartMeshidServiceParams {
   /** Extra command-line arguments after `--config <file>`. */
   readonly args?: readonly string[];
   /**
-   * Extra environment variables, set after every `MESHID_<SERVICE>_*` and `OTEL_*` variable of
-   * ours was removed (so `OTEL_EXPORTER_OTLP_ENDPOINT` can be passed on purpose).
+   * Extra environment variables, set after every `MESHID_*` and `OTEL_*` variable of ours was
+   * removed (so `OTEL_EXPORTER_OTLP_ENDPOINT` can be passed on purpose).
    */
   readonly env?: Readonly<Record<string, string>>;
   /** Run as this system user (name or uid) through setpriv; needs root. */
@@ -102,15 +102,14 @@ export interface MeshidServiceProcess {
   restart(params?: { readonly config?: Readonly<Record<string, unknown>> }): Promise<void>;
 }
 
-/** Our environment minus `MESHID_<SERVICE>_*` and `OTEL_*`, plus `extra`. */
-function serviceEnv(
-  service: string,
-  extra: Readonly<Record<string, string>> | undefined,
-): NodeJS.ProcessEnv {
-  const prefix = `MESHID_${service.toUpperCase().replace(/-/g, "_")}_`;
+/**
+ * Our environment minus every `MESHID_*` and `OTEL_*` variable, plus `extra`. Every service's
+ * prefix goes, not only this one's: `meshid-control-plane` reads those of the services it hosts.
+ */
+function serviceEnv(extra: Readonly<Record<string, string>> | undefined): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(process.env)) {
-    if (!name.startsWith(prefix) && !name.startsWith("OTEL_")) env[name] = value;
+    if (!name.startsWith("MESHID_") && !name.startsWith("OTEL_")) env[name] = value;
   }
   return { ...env, ...extra };
 }
@@ -202,7 +201,7 @@ export async function startMeshidService(
       [...SERVICE_NODE_FLAGS, main, "--config", configFile, ...(params.args ?? [])],
       {
         name,
-        env: serviceEnv(service, params.env),
+        env: serviceEnv(params.env),
         outputLimitChars: params.outputLimitChars ?? 200_000,
         ...(params.runAs === undefined ? {} : { runAs: params.runAs }),
       },

@@ -153,7 +153,6 @@ describe("control-plane process", () => {
       service: "control-plane",
       workDir: base,
       config: hosted,
-      env: cleanEnv(),
     });
     expect(cp.output()).toMatch(/control plane running/);
     expect(cp.output()).toMatch(/"services":\["ca","registrar","bundle-notifier","proxy-config"\]/);
