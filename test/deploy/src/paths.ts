@@ -21,3 +21,8 @@ export const HA_VALUES: readonly string[] = [
   join(VALUES_DIR, "default.yaml"),
   join(VALUES_DIR, "ha.yaml"),
 ];
+/** The small values files (helmfile's `small` environment: default.yaml, then small.yaml). */
+export const SMALL_VALUES: readonly string[] = [
+  join(VALUES_DIR, "default.yaml"),
+  join(VALUES_DIR, "small.yaml"),
+];

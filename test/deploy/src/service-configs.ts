@@ -8,6 +8,7 @@ import { agentConfigSchema } from "@meshid/agent/src/config";
 import { bundleNotifierConfigSchema } from "@meshid/bundle-notifier/src/config";
 import { caConfigSchema } from "@meshid/ca/src/config";
 import { ConfigError, type ConfigProblem, loadConfig } from "@meshid/config";
+import { controlPlaneConfigSchema } from "@meshid/control-plane/src/config";
 import { proxyConfigConfigSchema } from "@meshid/proxy-config/src/config";
 import { registrarConfigSchema } from "@meshid/registrar/src/config";
 import type { z } from "zod";
@@ -19,6 +20,9 @@ export const SERVICE_SCHEMAS: Readonly<Record<string, z.ZodType>> = Object.freez
   registrar: registrarConfigSchema,
   "bundle-notifier": bundleNotifierConfigSchema,
   "proxy-config": proxyConfigConfigSchema,
+  // Its own file only (which services it hosts, ops, logLevel); each hosted service's file is
+  // loaded with that service's schema (rendered-configs.ts).
+  "control-plane": controlPlaneConfigSchema,
 });
 
 /** Outcome of {@link loadServiceConfig}. */

@@ -1,19 +1,12 @@
 // Every chart lints and renders with the default and the HA values, and every rendered object
 // is valid against the Kubernetes schemas (kubernetes-models, offline).
 import { helmLint, helmTemplate } from "../src/helm";
-import {
-  SERVICE_CHARTS,
-  VALUE_SETS,
-  chartDir,
-  renderChart,
-  type ValueSetName,
-} from "../src/charts";
+import { CHART_CASES, SERVICE_CHARTS, VALUE_SETS, chartDir, renderChart } from "../src/charts";
 import { validateKubeObject, workloadsOf } from "../src/manifests";
 import { unknownFields } from "../src/strict-fields";
 import { TEST_NAMESPACE } from "../src/paths";
 
-const valueSets = Object.keys(VALUE_SETS) as ValueSetName[];
-const cases = SERVICE_CHARTS.flatMap((chart) => valueSets.map((values) => ({ chart, values })));
+const cases = CHART_CASES;
 
 describe("charts – lint", () => {
   test.each(cases)(

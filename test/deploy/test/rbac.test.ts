@@ -1,7 +1,7 @@
 // Each service account gets exactly the permissions its service uses (read from the services'
 // Kubernetes calls): no wildcard, nothing more. Bindings point at the chart's own roles.
 import { helmTemplate } from "../src/helm";
-import { chartDir, renderChart, SERVICE_CHARTS } from "../src/charts";
+import { chartDir, renderChart, SERVICE_CHARTS, STANDALONE_SERVICES } from "../src/charts";
 import { permissionsOf } from "../src/rbac";
 import { workloadsOf } from "../src/manifests";
 
@@ -62,11 +62,16 @@ const EXPECTED: Record<string, readonly string[]> = {
   ],
 };
 
+// The control plane in one process: the union of the four services' rights, nothing more.
+EXPECTED["control-plane"] = [
+  ...new Set(STANDALONE_SERVICES.flatMap((service) => EXPECTED[service] ?? [])),
+];
+
 describe("rbac", () => {
-  test.each(SERVICE_CHARTS.map((c) => c.name))(
-    "rbac – %s: exactly the permissions the service uses, bound to its own account",
-    async (chart) => {
-      for (const values of ["default", "ha"] as const) {
+  test.each(SERVICE_CHARTS)(
+    "rbac – $name: exactly the permissions the service uses, bound to its own account",
+    async ({ name: chart, valueSets }) => {
+      for (const values of valueSets) {
         const objects = await renderChart(chart, values);
         const [workload] = workloadsOf(objects);
         const account = workload!.pod.serviceAccountName!;
@@ -111,5 +116,22 @@ describe("rbac", () => {
     ]);
     const [workload] = workloadsOf(objects);
     expect(workload!.pod.containers.map((c) => c.name)).toEqual(["ca"]);
+  });
+
+  test("rbac – control-plane: the union adds nothing of its own, and drops webhook rights with the webhook targets", async () => {
+    expect(EXPECTED["control-plane"]).toContain(
+      "cluster authentication.k8s.io/tokenreviews create",
+    );
+    expect(EXPECTED["control-plane"]).toContain(`${NS} coordination.k8s.io/leases create`);
+    const objects = await helmTemplate({
+      chart: chartDir("control-plane"),
+      set: ["controlPlane.bundleNotifier.webhooks.enabled=false"],
+    });
+    const rights = permissionsOf(objects, "meshid-control-plane");
+    expect(rights).toEqual(
+      [...EXPECTED["control-plane"]!]
+        .filter((r) => !/admissionregistration|apiregistration/.test(r))
+        .sort(),
+    );
   });
 });

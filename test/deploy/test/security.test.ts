@@ -3,16 +3,21 @@
 // agent needs it; resources and disruption budgets; no private key in any Secret or ConfigMap.
 import { helmTemplate } from "../src/helm";
 import {
+  CHART_CASES,
   SERVICE_CHARTS,
-  VALUE_SETS,
   chartDir,
   renderChart,
   type ValueSetName,
 } from "../src/charts";
 import { allContainers, workloadsOf, type Container, type PodSpec } from "../src/manifests";
 
-const valueSets = Object.keys(VALUE_SETS) as ValueSetName[];
-const cases = SERVICE_CHARTS.flatMap((chart) => valueSets.map((values) => ({ chart, values })));
+const cases = CHART_CASES;
+/** The CA's values sets (the restricted level and the data dir are checked for each). */
+const caValueSets: readonly ValueSetName[] = ["default", "ha"];
+/** The charts that run the CA, with their values sets. */
+const caCases = CHART_CASES.filter(
+  (c) => c.chart.name === "ca" || c.chart.name === "control-plane",
+);
 
 /** The agent's init container prepares host directories as root with these capabilities only. */
 const AGENT_INIT = { name: "host-dirs", capabilities: ["CHOWN", "FOWNER"] };
@@ -97,7 +102,7 @@ describe("security – host access", () => {
 });
 
 describe("security – Pod Security levels", () => {
-  test.each(valueSets)(
+  test.each(caValueSets)(
     "ca – the CA pod meets the restricted Pod Security level (%s values)",
     async (values) => {
       const [workload] = workloadsOf(await renderChart("ca", values));
@@ -127,10 +132,10 @@ describe("security – Pod Security levels", () => {
 });
 
 describe("security – the CA's data", () => {
-  test.each(valueSets)(
-    "ca – data on a per-replica volume, in a 0700 directory (%s values)",
-    async (values) => {
-      const [workload] = workloadsOf(await renderChart("ca", values));
+  test.each(caCases)(
+    "$chart.name – the CA's data on a per-replica volume, in a 0700 directory ($values values)",
+    async ({ chart, values }) => {
+      const [workload] = workloadsOf(await renderChart(chart.name, values));
       expect(workload!.volumeClaimTemplates.map((t) => t.metadata.name)).toEqual(["data"]);
       // fsGroup makes the volume root group-owned; only the root is re-owned, and the data dir
       // below it is made 0700 (files 0600) before the CA starts.
@@ -144,28 +149,30 @@ describe("security – the CA's data", () => {
   );
 
   test("security – no Secret or ConfigMap of any chart holds a private key", async () => {
-    for (const chart of [...SERVICE_CHARTS.map((c) => c.name), "meshid-crds"]) {
-      for (const values of valueSets) {
-        const objects =
-          chart === "meshid-crds"
-            ? await helmTemplate({ chart: chartDir(chart), includeCrds: true })
-            : await renderChart(chart, values);
-        for (const obj of objects.filter((o) => o.kind === "Secret" || o.kind === "ConfigMap")) {
-          const data = { ...(obj.data as object), ...(obj.stringData as object) } as Record<
-            string,
-            string
-          >;
-          for (const [key, value] of Object.entries(data)) {
-            const text =
-              obj.kind === "Secret" && obj.data !== undefined
-                ? Buffer.from(value, "base64").toString()
-                : value;
-            expect([obj.metadata.name, key, /PRIVATE KEY/.test(text)]).toEqual([
-              obj.metadata.name,
-              key,
-              false,
-            ]);
-          }
+    const all = [
+      ...CHART_CASES.map((c) => ({ chart: c.chart.name, values: c.values })),
+      { chart: "meshid-crds", values: "default" as const },
+    ];
+    for (const { chart, values } of all) {
+      const objects =
+        chart === "meshid-crds"
+          ? await helmTemplate({ chart: chartDir(chart), includeCrds: true })
+          : await renderChart(chart, values);
+      for (const obj of objects.filter((o) => o.kind === "Secret" || o.kind === "ConfigMap")) {
+        const data = { ...(obj.data as object), ...(obj.stringData as object) } as Record<
+          string,
+          string
+        >;
+        for (const [key, value] of Object.entries(data)) {
+          const text =
+            obj.kind === "Secret" && obj.data !== undefined
+              ? Buffer.from(value, "base64").toString()
+              : value;
+          expect([obj.metadata.name, key, /PRIVATE KEY/.test(text)]).toEqual([
+            obj.metadata.name,
+            key,
+            false,
+          ]);
         }
       }
     }
@@ -194,10 +201,10 @@ describe("security – scaling", () => {
     },
   );
 
-  test("scaling – replicas per service in the default and HA values", async () => {
+  test("scaling – replicas per service in the default, HA and small values", async () => {
     const replicas = async (values: ValueSetName): Promise<Record<string, number | undefined>> => {
       const out: Record<string, number | undefined> = {};
-      for (const chart of SERVICE_CHARTS) {
+      for (const chart of SERVICE_CHARTS.filter((c) => c.valueSets.includes(values))) {
         out[chart.name] = workloadsOf(await renderChart(chart.name, values))[0]!.replicas;
       }
       return out;
@@ -216,5 +223,6 @@ describe("security – scaling", () => {
       "bundle-notifier": 3,
       "proxy-config": 3,
     });
+    expect(await replicas("small")).toEqual({ agent: undefined, "control-plane": 1 });
   });
 });

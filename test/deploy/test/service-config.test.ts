@@ -3,10 +3,11 @@
 // setting, or a chart typo, fails here rather than at start-up in a cluster. Also: ports,
 // paths and cross-chart wiring (addresses, socket, bundle, attestation) agree.
 import { DEFAULT_PROXY_CONFIG_SERVER_ID_PATH } from "@meshid/sidecar/src/config";
-import { helmTemplate } from "../src/helm";
+import { helmTemplate, type KubeObject } from "../src/helm";
 import {
+  CHART_CASES,
   SERVICE_CHARTS,
-  VALUE_SETS,
+  STANDALONE_SERVICES,
   chartDir,
   renderChart,
   type ValueSetName,
@@ -20,8 +21,13 @@ import {
   type RenderedServiceConfig,
 } from "../src/rendered-configs";
 
-const valueSets = Object.keys(VALUE_SETS) as ValueSetName[];
-const cases = SERVICE_CHARTS.flatMap((chart) => valueSets.map((values) => ({ chart, values })));
+const cases = CHART_CASES;
+
+/** Container port names of the gRPC listeners of the services the control plane hosts. */
+const HOSTED_GRPC_PORT_NAMES: Readonly<Record<string, string>> = {
+  ca: "grpc",
+  "proxy-config": "proxy-config",
+};
 
 /** Paths every pod has without a declared mount. */
 const IMPLICIT_PREFIXES = ["/proc/", "/var/run/secrets/kubernetes.io/serviceaccount/"];
@@ -115,9 +121,19 @@ describe("service config – ports and paths", () => {
           typeof address === "string" ? Number(address.split(":").pop()) : NaN;
         // The ops port is the one the liveness probe uses (the CA pod's notifier has its own).
         const opsPortName = String(r.container.livenessProbe?.httpGet?.port);
-        expect(portOf(at(r.file, "ops.listen"))).toBe(ports.get(opsPortName));
-        if (r.file.listen !== undefined) expect(portOf(r.file.listen)).toBe(ports.get("grpc"));
-        else expect(ports.has("grpc")).toBe(false);
+        if (r.hostedBy === undefined) {
+          expect(portOf(at(r.file, "ops.listen"))).toBe(ports.get(opsPortName));
+        } else {
+          // The control plane's one ops server answers for every service it hosts.
+          expect([r.service, r.file.ops]).toEqual([r.service, undefined]);
+        }
+        // The control plane listens for its hosted services (checked with each of them).
+        if (r.service === "control-plane") continue;
+        const grpcPortName =
+          r.hostedBy === undefined ? "grpc" : (HOSTED_GRPC_PORT_NAMES[r.service] ?? "none");
+        if (r.file.listen !== undefined) {
+          expect([r.service, portOf(r.file.listen)]).toEqual([r.service, ports.get(grpcPortName)]);
+        } else if (r.hostedBy === undefined) expect(ports.has("grpc")).toBe(false);
       }
     },
   );
@@ -268,5 +284,120 @@ describe("service config – wiring between charts", () => {
       leaseNamespace: TEST_NAMESPACE,
     });
     expect(registrar.ownNamespace).toBe(TEST_NAMESPACE);
+  });
+});
+
+describe("service config – the control plane in one process", () => {
+  const small = async (): Promise<RenderedServiceConfig[]> => configsOf("control-plane", "small");
+  const hosted = async (service: string): Promise<RenderedServiceConfig> => {
+    const found = (await small()).find((r) => r.service === service);
+    if (found === undefined) throw new Error(`the control plane hosts no ${service}`);
+    return found;
+  };
+
+  test("control plane – its own file loads with its schema and hosts the four services", async () => {
+    const rendered = await small();
+    expect(rendered.map((r) => [r.service, r.hostedBy])).toEqual([
+      ["control-plane", undefined],
+      ...STANDALONE_SERVICES.map((s) => [s, "control-plane"]),
+    ]);
+    const own = loadedOk(rendered[0]!);
+    expect(own.ops).toEqual({ listen: { host: "0.0.0.0", port: 9090 } });
+    for (const r of rendered.slice(1)) expect(r.configPath).toBe(`/etc/meshid/${r.service}.yaml`);
+  });
+
+  test("control plane – a setting its schema does not know is caught, in its file and a hosted one", async () => {
+    const objects = await helmTemplate({
+      chart: chartDir("control-plane"),
+      set: ["controlPlane.config.opsListen=x", "controlPlane.registrar.config.batchSiz=1"],
+    });
+    const rendered = renderedServiceConfigs(objects);
+    const problems = (service: string): string[] => {
+      const r = rendered.find((c) => c.service === service)!;
+      return r.loaded.ok ? [] : r.loaded.problems.map((p) => p.path);
+    };
+    expect(problems("control-plane")).toEqual(["opsListen"]);
+    expect(problems("registrar")).toEqual(["batchSiz"]);
+  });
+
+  test("control plane – each hosted file is the standalone chart's, but for ops and how the CA is reached", async () => {
+    // What differs on purpose: one ops server; the registrar and the bundle-notifier on the
+    // CA's admin socket; no CA admin IDs (nothing calls its admin APIs over mTLS).
+    const differs: Record<string, readonly string[]> = {
+      ca: ["ops", "adminIds"],
+      registrar: ["ops", "ca"],
+      "bundle-notifier": ["ops", "ca"],
+      "proxy-config": ["ops"],
+    };
+    for (const service of STANDALONE_SERVICES) {
+      const standalone = (await configsOf(service, "default")).find((r) => r.service === service)!;
+      const combined = await hosted(service);
+      const without = (file: Record<string, unknown>): Record<string, unknown> =>
+        Object.fromEntries(Object.entries(file).filter(([k]) => !differs[service]!.includes(k)));
+      expect([service, without(combined.file)]).toEqual([service, without(standalone.file)]);
+    }
+    expect((await hosted("ca")).file.adminIds).toEqual([]);
+  });
+
+  test("control plane – the registrar and the bundle-notifier call the CA on its admin socket in the pod", async () => {
+    const caSocket = at(loadedOk(await hosted("ca")), "adminSocketPath");
+    for (const service of ["registrar", "bundle-notifier"]) {
+      const r = await hosted(service);
+      expect(r.file.ca).toEqual({ adminSocketPath: caSocket });
+      expect(at(loadedOk(r), "ca.address")).toBeUndefined();
+      expect(mountFor(r.container, String(caSocket))?.name).toBe("ca-admin");
+    }
+  });
+
+  test("control plane – Services keep the standalone charts' names and ports, for agents and sidecars", async () => {
+    const objects = await renderChart("control-plane", "small");
+    const [workload] = workloadsOf(objects);
+    const containerPorts = new Map(
+      (workload!.pod.containers[0]!.ports ?? []).map((p) => [p.name, p.containerPort]),
+    );
+    const portsOf = (o: KubeObject): { name: string; port: number; targetPort: string }[] =>
+      (o.spec as { ports: { name: string; port: number; targetPort: string }[] }).ports;
+    for (const [chart, service] of [
+      ["ca", "meshid-ca"],
+      ["proxy-config", "meshid-proxy-config"],
+    ] as const) {
+      const standalone = findObject(await renderChart(chart, "default"), "Service", service);
+      const combined = findObject(objects, "Service", service);
+      const grpc = portsOf(combined).find((p) => p.name === "grpc")!;
+      expect(grpc.port).toBe(portsOf(standalone).find((p) => p.name === "grpc")?.port);
+      // The Service reaches the hosted service's listener, and selects the control-plane pod.
+      const listen = String((await hosted(chart)).file.listen);
+      expect(containerPorts.get(grpc.targetPort)).toBe(Number(listen.split(":").pop()));
+      expect(workload!.podLabels).toMatchObject(
+        (combined.spec as { selector: Record<string, string> }).selector,
+      );
+      // Ready only once every hosted service is; proxy-config's SVID needs an agent, which needs
+      // the CA first: the one pod's address is published before.
+      expect(
+        (combined.spec as { publishNotReadyAddresses?: boolean }).publishNotReadyAddresses,
+      ).toBe(true);
+    }
+  });
+
+  test("control plane – wiring with the agents of the small environment", async () => {
+    const agentObjects = await renderChart("agent", "small");
+    const [agentRendered] = renderedServiceConfigs(agentObjects);
+    const agent = loadedOk(agentRendered!);
+    const [agentWorkload] = workloadsOf(agentObjects);
+    const ca = loadedOk(await hosted("ca"));
+    const [cluster] = ca.psatClusters as { name: string; allowedServiceAccounts: string[] }[];
+    expect(cluster?.name).toBe(at(agent, "attestation.cluster"));
+    expect(cluster?.allowedServiceAccounts).toEqual([
+      `${TEST_NAMESPACE}:${agentWorkload!.pod.serviceAccountName}`,
+    ]);
+    expect(agent.caAddress).toBe(`meshid-ca.${TEST_NAMESPACE}.svc:8443`);
+    const proxyConfig = loadedOk(await hosted("proxy-config"));
+    expect(at(proxyConfig, "tls.workloadSocketPath")).toBe(at(agent, "workloadApi.socketPath"));
+    const bundleVolume = agentWorkload!.pod.volumes?.find((v) => v.name === "bundle");
+    expect(at(loadedOk(await hosted("bundle-notifier")), "targets.configMap")).toMatchObject({
+      enabled: true,
+      namespace: TEST_NAMESPACE,
+      name: bundleVolume?.configMap?.name,
+    });
   });
 });
