@@ -86,6 +86,8 @@ export {
   type TestCaSigner,
   type TestIntermediateCa,
   type TestSvid,
+  writeSvidFiles,
+  type SvidFiles,
 } from "./test-ca";
 export { createFakeClock, type FakeClock } from "./fake-clock";
 export {

@@ -1,4 +1,6 @@
 import { type KeyObject } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import {
   certificatesToPem,
   createIntermediateCa,
@@ -196,4 +198,34 @@ export async function createTestCa(params: CreateTestCaParams = {}): Promise<Tes
     bundle,
     bundlePem: root.certPem,
   };
+}
+
+/** Where {@link writeSvidFiles} wrote an SVID: the `tls` block of a service configuration. */
+export interface SvidFiles {
+  /** The chain, leaf first (PEM). */
+  readonly certFile: string;
+  /** The private key (PEM, mode 0600). */
+  readonly keyFile: string;
+  /** The trust bundle (PEM). */
+  readonly bundleFile: string;
+}
+
+/**
+ * Writes `svid` and `bundlePem` as `svid.pem`, `svid.key` and `bundle.pem` in `dir` (which
+ * must exist), every file mode 0600, and returns their paths.
+ */
+export async function writeSvidFiles(
+  dir: string,
+  svid: Pick<TestSvid, "certChainPem" | "keyPem">,
+  bundlePem: string,
+): Promise<SvidFiles> {
+  const files: SvidFiles = {
+    certFile: join(dir, "svid.pem"),
+    keyFile: join(dir, "svid.key"),
+    bundleFile: join(dir, "bundle.pem"),
+  };
+  await writeFile(files.certFile, svid.certChainPem, { mode: 0o600 });
+  await writeFile(files.keyFile, svid.keyPem, { mode: 0o600 });
+  await writeFile(files.bundleFile, bundlePem, { mode: 0o600 });
+  return files;
 }

@@ -19,6 +19,7 @@ import {
   type MeshidServiceProcess,
   type NatsServer,
   type TempDir,
+  writeSvidFiles,
 } from "@meshid/testkit";
 
 jest.setTimeout(120_000);
@@ -92,14 +93,12 @@ describe("control-plane process", () => {
     const base = join(dir.path, "cp");
     await mkdir(base, { recursive: true, mode: 0o700 });
     const adminSocketPath = join(base, "ca", "admin.sock");
-    const bundleFile = join(base, "bundle.pem");
+    const bundleFile = join(base, "ca-bundle.pem");
     const tlsCa = await createTestCa({ trustDomain: TRUST_DOMAIN });
     const pcSvid = await tlsCa.issueSvid({
       spiffeId: `spiffe://${TRUST_DOMAIN}/meshid/proxy-config`,
     });
-    await writeFile(join(base, "svid.pem"), pcSvid.certChainPem);
-    await writeFile(join(base, "svid.key"), pcSvid.keyPem, { mode: 0o600 });
-    await writeFile(join(base, "tls-bundle.pem"), tlsCa.bundlePem);
+    const tls = await writeSvidFiles(base, pcSvid, tlsCa.bundlePem);
     const configs: Record<string, Record<string, unknown>> = {
       ca: {
         trustDomain: TRUST_DOMAIN,
@@ -130,11 +129,7 @@ describe("control-plane process", () => {
         trustDomain: TRUST_DOMAIN,
         listen: `127.0.0.1:${await getFreePort()}`,
         adminSocketPath: join(base, "proxy-config", "admin.sock"),
-        tls: {
-          certFile: join(base, "svid.pem"),
-          keyFile: join(base, "svid.key"),
-          bundleFile: join(base, "tls-bundle.pem"),
-        },
+        tls,
         meshConfig: { source: "kubernetes", name: "meshid" },
         kubernetes: { enabled: true, kubeconfigFile },
         natsUrl: nats.url,

@@ -27,6 +27,7 @@ import {
   type MeshidServiceProcess,
   type NatsServer,
   type TempDir,
+  writeSvidFiles,
 } from "@meshid/testkit";
 import type { Benchmark, BenchmarkContext } from "../benchmark";
 import { percentile } from "./ca";
@@ -215,18 +216,11 @@ export async function runE2e(
     });
     const pcDir = join(base, "proxy-config");
     await mkdir(pcDir, { recursive: true });
-    await writeFile(join(pcDir, "svid.pem"), pcSvid.certChainPem);
-    await writeFile(join(pcDir, "svid.key"), pcSvid.keyPem, { mode: 0o600 });
-    await writeFile(join(pcDir, "bundle.pem"), pcCa.bundlePem);
     const proxyConfigConfig = {
       trustDomain: TRUST_DOMAIN,
       listen: `127.0.0.1:${await getFreePort()}`,
       adminSocketPath: join(pcDir, "admin", "admin.sock"),
-      tls: {
-        certFile: join(pcDir, "svid.pem"),
-        keyFile: join(pcDir, "svid.key"),
-        bundleFile: join(pcDir, "bundle.pem"),
-      },
+      tls: await writeSvidFiles(pcDir, pcSvid, pcCa.bundlePem),
       meshConfig: { source: "kubernetes", name: "meshid" },
       kubernetes: { enabled: true, kubeconfigFile },
       natsUrl: nats.url,

@@ -3,7 +3,7 @@
 // then mesh mode changes through UpdateMeshConfig on the admin socket. Measures the first
 // message of N streams opened at once, the time from an accepted update until every stream
 // holds the re-rendered config, GetProxyConfig latency, and the service's memory per stream.
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import type { Channel } from "@grpc/grpc-js";
@@ -17,6 +17,7 @@ import {
   startMeshidService,
   type MeshidServiceProcess,
   type TempDir,
+  writeSvidFiles,
 } from "@meshid/testkit";
 import type { Benchmark, BenchmarkContext } from "../benchmark";
 import { percentile } from "./ca";
@@ -82,14 +83,7 @@ async function run(ctx: BenchmarkContext): Promise<Record<string, number | strin
     const ca = await createTestCa();
     const serving = await ca.issueSvid({ spiffeId: SERVER_ID, dnsNames: ["localhost"] });
     const client = await ca.issueSvid({ spiffeId: "spiffe://example.org/ns/bench/sa/sidecar" });
-    const tls = {
-      certFile: join(dir.path, "svid.pem"),
-      keyFile: join(dir.path, "svid.key"),
-      bundleFile: join(dir.path, "bundle.pem"),
-    };
-    await writeFile(tls.certFile, serving.certChainPem, { mode: 0o600 });
-    await writeFile(tls.keyFile, serving.keyPem, { mode: 0o600 });
-    await writeFile(tls.bundleFile, ca.bundlePem, { mode: 0o600 });
+    const tls = await writeSvidFiles(dir.path, serving, ca.bundlePem);
     const adminSocketPath = join(dir.path, "admin", "admin.sock");
     service = await startMeshidService({
       service: "proxy-config",
