@@ -41,6 +41,20 @@ export interface ListAgentsParams {
   readonly onlyBanned?: boolean;
 }
 
+/** What {@link Datastore.getRevisions} returns. */
+export interface StoreRevisions {
+  /** The store revision (as {@link Datastore.getRevision}). */
+  readonly revision: number;
+  /**
+   * The store revision of the last entry change that can remove an entry from, or add an
+   * unchanged entry to, some agent's authorised set (0 when none ever did): a delete; an update
+   * that changes the parent ID or the SPIFFE ID; a create whose SPIFFE ID is the parent ID of
+   * an existing entry. Other creates and updates leave it. Always ≤ `revision`; set in the
+   * transaction of the write.
+   */
+  readonly graphRevision: number;
+}
+
 /** Result of {@link Datastore.consumeJoinToken}. */
 export type ConsumeJoinTokenResult = "consumed" | "not_found" | "expired";
 
@@ -81,6 +95,15 @@ export interface Datastore {
   getEntriesByIds(ids: readonly string[]): Promise<RegistrationEntry[]>;
   /** The current store revision (0 for an empty store); bumps on every entry change. */
   getRevision(): Promise<number>;
+  /**
+   * The store revision and the graph revision, read together (see {@link StoreRevisions}).
+   */
+  getRevisions(): Promise<StoreRevisions>;
+  /**
+   * The entries whose revision is above `revision` (store-wide, full entries), ordered by
+   * revision, at most `limit` of them (an integer ≥ 1). Deleted entries are not returned.
+   */
+  listEntriesChangedSince(revision: number, limit: number): Promise<RegistrationEntry[]>;
 
   /** Creates or replaces the agent with the same SPIFFE ID. */
   putAgent(agent: AttestedAgent): Promise<void>;

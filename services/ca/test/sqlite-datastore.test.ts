@@ -257,6 +257,43 @@ describe("sqlite datastore – on disk", () => {
   });
 });
 
+describe("sqlite migrations – the graph revision (schema 3)", () => {
+  let dir: TempDir;
+
+  beforeEach(async () => {
+    dir = await createTempDir("ca-sqlite-v2");
+  });
+
+  afterEach(async () => {
+    await dir.cleanup();
+  });
+
+  it("sqlite migrations – a schema-2 store migrates with graph revision = revision, then plain creates leave it", async () => {
+    const path = join(dir.path, "ca.db");
+    const db = new Database(path);
+    try {
+      const logger = silentLogger();
+      const v2 = SQLITE_MIGRATIONS.slice(0, 2);
+      expect(applySqliteMigrations({ db, logger, now: () => new Date(0), migrations: v2 })).toEqual(
+        [1, 2],
+      );
+      // An old CA wrote 7 changes; which of them changed the graph is unknown.
+      db.exec("UPDATE store_revision SET revision = 7 WHERE id = 1");
+    } finally {
+      db.close();
+    }
+    const store = await createSqliteDatastore({ path, logger: silentLogger() });
+    try {
+      expect(await store.getRevisions()).toEqual({ revision: 7, graphRevision: 7 });
+      const created = await store.createEntries([entry("web")]);
+      expect(created[0]?.ok).toBe(true);
+      expect(await store.getRevisions()).toEqual({ revision: 8, graphRevision: 7 });
+    } finally {
+      await store.close();
+    }
+  });
+});
+
 describe("sqlite migrations – upgrades", () => {
   const logger = createMemoryLogger({ level: "silent" }).logger;
   const now = () => new Date(0);

@@ -295,6 +295,19 @@ function sqliteDatastore(db: Database.Database, now: () => Date): Datastore {
     getRevision: db.prepare<[], { revision: number }>(
       "SELECT revision FROM store_revision WHERE id = 1",
     ),
+    getRevisions: db.prepare<[], { revision: number; graphRevision: number }>(
+      "SELECT revision, graph_revision AS graphRevision FROM store_revision WHERE id = 1",
+    ),
+    // Called inside the write's transaction, right after bumpRevision.
+    setGraphRevision: db.prepare<[number], unknown>(
+      "UPDATE store_revision SET graph_revision = ? WHERE id = 1",
+    ),
+    hasChildren: db.prepare<[string], { one: number }>(
+      "SELECT 1 AS one FROM entries WHERE parent_id = ? LIMIT 1",
+    ),
+    listChangedSince: db.prepare<[number, number], EntryRow>(
+      `SELECT ${ENTRY_COLUMNS} FROM entries e WHERE e.revision > ? ORDER BY e.revision LIMIT ?`,
+    ),
     getEntry: db.prepare<[string], EntryRow>(
       `SELECT ${ENTRY_COLUMNS} FROM entries e WHERE e.id = ?`,
     ),
@@ -425,6 +438,9 @@ function sqliteDatastore(db: Database.Database, now: () => Date): Datastore {
     const existing = stmt.findIdentity.get(selectorsJson, parentId, spiffeId);
     if (existing !== undefined) throw entryDuplicate(existing.id);
     const revision = nextRevision();
+    // Existing entries parented to the new SPIFFE ID join the sets of the agents the new entry
+    // is authorised for, without changing themselves: a graph change.
+    if (stmt.hasChildren.get(spiffeId) !== undefined) stmt.setGraphRevision.run(revision);
     const at = now();
     stmt.insertEntry.run(
       id,
@@ -469,6 +485,10 @@ function sqliteDatastore(db: Database.Database, now: () => Date): Datastore {
       const existing = stmt.findIdentity.get(selectorsJson, parentId, spiffeId);
       if (existing !== undefined && existing.id !== update.id) throw entryDuplicate(existing.id);
       const revision = nextRevision();
+      // A new parent or SPIFFE ID moves the entry, or the entries below it, between sets.
+      if (parentId !== row.parent_id || spiffeId !== row.spiffe_id) {
+        stmt.setGraphRevision.run(revision);
+      }
       const at = now();
       stmt.updateEntry.run(
         spiffeId,
@@ -513,6 +533,7 @@ function sqliteDatastore(db: Database.Database, now: () => Date): Datastore {
     const row = stmt.getEntry.get(id);
     if (row === undefined) throw entryNotFound(id);
     const revision = nextRevision();
+    stmt.setGraphRevision.run(revision);
     stmt.deleteEntry.run(id);
     return { ...rowToEntry(row), revision };
   });
@@ -688,6 +709,22 @@ function sqliteDatastore(db: Database.Database, now: () => Date): Datastore {
         ids.length === 0 ? [] : stmt.getEntriesByIds.all(JSON.stringify(ids)).map(rowToEntry),
       ),
     getRevision: () => run("getRevision", () => stmt.getRevision.get()?.revision ?? 0),
+    getRevisions: () =>
+      run("getRevisions", () => {
+        const row = stmt.getRevisions.get();
+        return { revision: row?.revision ?? 0, graphRevision: row?.graphRevision ?? 0 };
+      }),
+    listEntriesChangedSince: (revision, limit) =>
+      run("listEntriesChangedSince", () => {
+        if (!Number.isSafeInteger(limit) || limit < 1) {
+          throw new MeshidError(
+            "invalid_argument",
+            DatastoreErrorCode.pageSize,
+            `limit must be an integer ≥ 1, got ${String(limit)}`,
+          );
+        }
+        return stmt.listChangedSince.all(revision, limit).map(rowToEntry);
+      }),
 
     putAgent: (agent) =>
       run("putAgent", () => {

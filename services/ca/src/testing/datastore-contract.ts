@@ -178,9 +178,9 @@ function authority(id: string, overrides: Partial<AuthorityRecord> = {}): Author
 
 /**
  * Runs the Datastore contract against one adapter: `create` makes a fresh, empty store for
- * each test. Covers entry CRUD and batches, the duplicate rule, revisions, paging (10,000
- * entries), filters, agents, join tokens, the authorities journal, the bundle and close.
- * Call at module level of a test file.
+ * each test. Covers entry CRUD and batches, the duplicate rule, revisions and the graph
+ * revision, changes since a revision, paging (10,000 entries), filters, agents, join tokens,
+ * the authorities journal, the bundle and close. Call at module level of a test file.
  */
 export function describeDatastoreContract(
   name: string,
@@ -447,6 +447,196 @@ export function describeDatastoreContract(
             sorted(Array.from({ length: 100 }, (_, i) => String(i + 1))),
           );
           expect(await store.getRevision()).toBe(100);
+        });
+      });
+
+      describe("graph revision", () => {
+        /** Entries parented to agent A: an alias, one entry under it, and a plain one. */
+        async function graph(store: Datastore) {
+          const alias = okValue(
+            (
+              await store.createEntries([
+                newEntry("alias", { spiffeId: parseSpiffeId(`spiffe://${TD}/node/alias`) }),
+              ])
+            )[0],
+          );
+          const [nested, plainEntry] = okValues(
+            await store.createEntries([
+              newEntry("nested", { parentId: alias.spiffeId }),
+              newEntry("plain"),
+            ]),
+          );
+          return { alias, nested: nested!, plainEntry: plainEntry! };
+        }
+
+        it("getRevisions – an empty store is at 0 and 0; the revision matches getRevision", async () => {
+          const store = get();
+          expect(await store.getRevisions()).toEqual({ revision: 0, graphRevision: 0 });
+          okValue((await store.createEntries([newEntry("a")]))[0]);
+          expect((await store.getRevisions()).revision).toBe(await store.getRevision());
+        });
+
+        it("graph revision – creates that adopt no existing entry leave it (under the agent or under an alias)", async () => {
+          const store = get();
+          const { alias } = await graph(store);
+          okValue((await store.createEntries([newEntry("more", { parentId: alias.spiffeId })]))[0]);
+          expect(await store.getRevisions()).toEqual({ revision: 4, graphRevision: 0 });
+        });
+
+        it("graph revision – updates of selectors, TTL, DNS names, admin, hint or owner leave it", async () => {
+          const store = get();
+          const { nested, plainEntry } = await graph(store);
+          const results = await store.updateEntries([
+            {
+              ...newEntry("plain", {
+                selectors: sels("k8s:ns:prod"),
+                x509SvidTtlSeconds: 60,
+                dnsNames: ["plain.prod"],
+                admin: true,
+                hint: "h",
+                owner: "registrar",
+              }),
+              id: plainEntry.id,
+            },
+            // Unchanged: still a change of the entry, not of the graph.
+            {
+              ...newEntry("nested", { parentId: nested.parentId }),
+              id: nested.id,
+            },
+          ]);
+          okValues(results);
+          expect(await store.getRevisions()).toEqual({ revision: 5, graphRevision: 0 });
+        });
+
+        it("graph revision – a delete takes the deletion's revision", async () => {
+          const store = get();
+          const { plainEntry } = await graph(store);
+          const deleted = okValue((await store.deleteEntries([plainEntry.id]))[0]);
+          expect(await store.getRevisions()).toEqual({
+            revision: deleted.revision,
+            graphRevision: deleted.revision,
+          });
+        });
+
+        it("graph revision – an update that changes the parent ID takes its revision", async () => {
+          const store = get();
+          const { plainEntry } = await graph(store);
+          const { after } = okValue(
+            (
+              await store.updateEntries([
+                { ...newEntry("plain", { parentId: AGENT_B }), id: plainEntry.id },
+              ])
+            )[0],
+          );
+          expect(await store.getRevisions()).toEqual({
+            revision: after.revision,
+            graphRevision: after.revision,
+          });
+        });
+
+        it("graph revision – an update that changes the SPIFFE ID takes its revision", async () => {
+          const store = get();
+          const { alias } = await graph(store);
+          const { after } = okValue(
+            (
+              await store.updateEntries([
+                {
+                  ...newEntry("alias", { spiffeId: parseSpiffeId(`spiffe://${TD}/node/other`) }),
+                  id: alias.id,
+                },
+              ])
+            )[0],
+          );
+          expect(await store.getRevisions()).toEqual({
+            revision: after.revision,
+            graphRevision: after.revision,
+          });
+        });
+
+        it("graph revision – a create whose SPIFFE ID is an existing entry's parent ID takes its revision", async () => {
+          const store = get();
+          // An orphan first: parented to an ID no entry has yet.
+          const orphan = okValue(
+            (
+              await store.createEntries([
+                newEntry("orphan", { parentId: parseSpiffeId(`spiffe://${TD}/node/later`) }),
+              ])
+            )[0],
+          );
+          expect((await store.getRevisions()).graphRevision).toBe(0);
+          const [plainEntry, adopter, after] = okValues(
+            await store.createEntries([
+              newEntry("p"),
+              newEntry("adopter", { spiffeId: orphan.parentId }),
+              newEntry("q"),
+            ]),
+          );
+          expect(adopter!.revision).toBe(plainEntry!.revision + 1);
+          // The graph change inside the batch, not the batch's last revision.
+          expect(await store.getRevisions()).toEqual({
+            revision: after!.revision,
+            graphRevision: adopter!.revision,
+          });
+        });
+
+        it("graph revision – refused items leave it; a later plain change keeps the last graph change", async () => {
+          const store = get();
+          const { alias, plainEntry } = await graph(store);
+          const refusedDelete = await store.deleteEntries(["00000000-0000-4000-8000-000000000000"]);
+          expectItemError(refusedDelete[0], "ca.entry.not_found", "not_found");
+          // Moving `plain` under the alias would duplicate nothing, but the id is unknown.
+          const refusedUpdate = await store.updateEntries([
+            {
+              ...newEntry("plain", { parentId: alias.spiffeId }),
+              id: "00000000-0000-4000-8000-000000000000",
+            },
+          ]);
+          expectItemError(refusedUpdate[0], "ca.entry.not_found", "not_found");
+          // A create of an existing identity is refused even though its SPIFFE ID has children.
+          const refusedCreate = await store.createEntries([
+            newEntry("alias", { spiffeId: alias.spiffeId }),
+          ]);
+          expectItemError(refusedCreate[0], "ca.entry.duplicate", "already_exists");
+          expect(await store.getRevisions()).toEqual({ revision: 3, graphRevision: 0 });
+
+          const deleted = okValue((await store.deleteEntries([plainEntry.id]))[0]);
+          okValue((await store.createEntries([newEntry("later")]))[0]);
+          expect(await store.getRevisions()).toEqual({
+            revision: deleted.revision + 1,
+            graphRevision: deleted.revision,
+          });
+        });
+
+        it("listEntriesChangedSince – full entries above the revision, by revision, at most limit", async () => {
+          const store = get();
+          const [a, b, c, d] = okValues(
+            await store.createEntries([newEntry("a"), newEntry("b"), newEntry("c"), newEntry("d")]),
+          );
+          // b changes (it moves to the end), c is deleted (it is gone), B's entries count too.
+          const { after: b2 } = okValue(
+            (await store.updateEntries([{ ...newEntry("b", { hint: "v2" }), id: b!.id }]))[0],
+          );
+          okValue((await store.deleteEntries([c!.id]))[0]);
+          const e = okValue((await store.createEntries([newEntry("e", { parentId: AGENT_B })]))[0]);
+
+          const all = await store.listEntriesChangedSince(0, 100);
+          expect(all.map(plain)).toEqual([a!, d!, b2, e].map(plain));
+          expect((await store.listEntriesChangedSince(a!.revision, 100)).map((x) => x.id)).toEqual([
+            d!.id,
+            b2.id,
+            e.id,
+          ]);
+          expect((await store.listEntriesChangedSince(a!.revision, 2)).map((x) => x.id)).toEqual([
+            d!.id,
+            b2.id,
+          ]);
+          expect(await store.listEntriesChangedSince(e.revision, 100)).toEqual([]);
+          expect(await store.listEntriesChangedSince(await store.getRevision(), 1)).toEqual([]);
+          await expectRejection(
+            store.listEntriesChangedSince(0, 0),
+            "ca.store.page_size",
+            "invalid_argument",
+          );
         });
       });
 
@@ -1032,6 +1222,12 @@ export function describeDatastoreContract(
           await store.close();
           await store.close();
           await expectRejection(store.getRevision(), "ca.store.closed", "unavailable");
+          await expectRejection(store.getRevisions(), "ca.store.closed", "unavailable");
+          await expectRejection(
+            store.listEntriesChangedSince(0, 10),
+            "ca.store.closed",
+            "unavailable",
+          );
           await expectRejection(
             store.createEntries([newEntry("b")]),
             "ca.store.closed",

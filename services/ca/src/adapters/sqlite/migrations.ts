@@ -116,6 +116,14 @@ export const SQLITE_MIGRATIONS: readonly SqliteMigration[] = Object.freeze([
     name: "agents remember the serial their last renewal replaced",
     sql: "ALTER TABLE agents ADD COLUMN previous_x509_svid_serial TEXT NOT NULL DEFAULT '';",
   },
+  {
+    version: 3,
+    name: "the graph revision: the last change that can move an entry out of or into a set",
+    // The last graph change of an existing store is unknown: take the current revision, so
+    // every agent behind it gets the full ID list once (the safe side).
+    sql: `ALTER TABLE store_revision ADD COLUMN graph_revision INTEGER NOT NULL DEFAULT 0;
+UPDATE store_revision SET graph_revision = revision;`,
+  },
 ]);
 
 /** The schema version this code writes and reads (the last of {@link SQLITE_MIGRATIONS}). */
