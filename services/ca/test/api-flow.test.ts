@@ -289,6 +289,32 @@ describe("ca api – end-to-end flow", () => {
     await watching;
   });
 
+  it("flow – a delta asking to omit unchanged ids gets the changed entry and no ids; an old-style delta gets the ids", async () => {
+    const full = await collect(agentA.clients.entry.syncAuthorizedEntries({ sinceRevision: 0 }));
+    const since = full.at(-1)?.revision ?? 0;
+    const target = aEntries[1]!;
+    const updated = await h.admin.entry.batchUpdateEntry({
+      entries: [{ ...target, hint: "omission" }],
+    });
+    expect(updated.results.map((r) => r.status?.code)).toEqual([0]);
+
+    const omitted = await collect(
+      agentA.clients.entry.syncAuthorizedEntries({ sinceRevision: since, omitUnchangedIds: true }),
+    );
+    expect(omitted.flatMap((p) => p.entries.map((e) => [e.id, e.hint]))).toEqual([
+      [target.id, "omission"],
+    ]);
+    expect(omitted.flatMap((p) => p.authorizedEntryIds)).toEqual([]);
+    expect(omitted.at(-1)?.authorizedIdsOmitted).toBe(true);
+
+    const old = await collect(agentA.clients.entry.syncAuthorizedEntries({ sinceRevision: since }));
+    expect(old.flatMap((p) => p.entries.map((e) => e.id))).toEqual([target.id]);
+    expect([...(old.at(-1)?.authorizedEntryIds ?? [])].sort()).toEqual(
+      aEntries.map((e) => e.id).sort(),
+    );
+    expect(old.at(-1)?.authorizedIdsOmitted).toBe(false);
+  });
+
   it("flow – a banned agent can no longer sign or renew", async () => {
     await h.admin.agent.banAgent({
       id: { trustDomain: "example.org", path: agentA.spiffeId.path },

@@ -11,7 +11,7 @@ import { type Selector, type SpiffeId, parseSpiffeId } from "@meshid/spiffe";
 import { type Logger, createNoopLogger } from "@meshid/telemetry";
 import { createSqliteDatastore } from "../src/adapters/sqlite-datastore";
 import type { EntryManager, SyncPage } from "../src/api/deps";
-import { createEntryManager } from "../src/domain/entry-manager";
+import { type EntryManagerLimits, createEntryManager } from "../src/domain/entry-manager";
 import type {
   BatchItemResult,
   NewRegistrationEntry,
@@ -551,5 +551,244 @@ describe("entry manager (SQLite)", () => {
     expect([...result.ids].sort()).toEqual([old!.id, keep!.id].sort());
     // The revision was read before the walk, so the next delta still sees the deletion.
     expect(result.revision).toBeLessThan(await store.getRevision());
+  });
+});
+
+/** Wraps `store` (the real SQLite store) and counts the calls of each method. */
+function callCountingStore(store: Datastore): { store: Datastore; calls: Map<string, number> } {
+  const calls = new Map<string, number>();
+  const wrapped = new Proxy(store, {
+    get(target, property, receiver) {
+      const value: unknown = Reflect.get(target, property, receiver);
+      if (typeof value !== "function") return value;
+      const method = String(property);
+      return (...args: unknown[]) => {
+        calls.set(method, (calls.get(method) ?? 0) + 1);
+        return (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
+      };
+    },
+  });
+  return { store: wrapped, calls };
+}
+
+describe("entry manager – delta sync without the ID list (SQLite)", () => {
+  let store: Datastore;
+  let counted: ReturnType<typeof callCountingStore>;
+  let m: EntryManager;
+
+  function manager(limits?: EntryManagerLimits): EntryManager {
+    return createEntryManager({
+      trustDomain: TD,
+      store: counted.store,
+      events: recordingSink().sink,
+      logger: createNoopLogger(),
+      ...(limits === undefined ? {} : { limits }),
+    });
+  }
+
+  /** A sync as a new agent asks for it (omitUnchangedIds), or as an old one (`omit` false). */
+  async function delta(mgr: EntryManager, agent: SpiffeId, since: number, omit = true) {
+    const pages = await collect(
+      mgr.syncAuthorized(agent, since, undefined, { omitUnchangedIds: omit }),
+    );
+    const last = pages[pages.length - 1]!;
+    expect(pages.slice(0, -1).every((p) => !p.authorizedIdsOmitted && !p.done)).toBe(true);
+    return {
+      entries: pages.flatMap((p) => p.entries),
+      ids: new Set(pages.flatMap((p) => p.authorizedEntryIds)),
+      omitted: last.authorizedIdsOmitted,
+      revision: last.revision,
+    };
+  }
+
+  /** A's set: an alias with one entry under it, and two entries parented to A; one of B. */
+  async function seed() {
+    const [alias] = values(await m.batchCreate([newEntry("/node-alias", AGENT_A)]));
+    const [nested, a1, a2, b1] = values(
+      await m.batchCreate([
+        newEntry("/nested", alias!.spiffeId),
+        newEntry("/a1", AGENT_A),
+        newEntry("/a2", AGENT_A),
+        newEntry("/b1", AGENT_B),
+      ]),
+    );
+    const full = await delta(m, AGENT_A, 0);
+    return { alias: alias!, nested: nested!, a1: a1!, a2: a2!, b1: b1!, full };
+  }
+
+  beforeEach(async () => {
+    store = await createSqliteDatastore({ path: ":memory:" });
+    counted = callCountingStore(store);
+    m = manager();
+  });
+
+  afterEach(async () => {
+    await store.close();
+  });
+
+  it("sync without ids – since 0 is always a full sync with every id, even when omission is asked", async () => {
+    const { alias, nested, a1, a2, full } = await seed();
+    expect(full.omitted).toBe(false);
+    expect(full.ids).toEqual(new Set([alias.id, nested.id, a1.id, a2.id]));
+    expect(full.entries).toHaveLength(4);
+  });
+
+  it("sync without ids – a delta after plain creates and updates returns only A's changes, no ids, and walks nothing", async () => {
+    const { alias, nested, full } = await seed();
+    const [created] = values(
+      await m.batchCreate([newEntry("/a3", AGENT_A), newEntry("/b2", AGENT_B)]),
+    );
+    const [underAlias] = values(await m.batchCreate([newEntry("/nested2", alias.spiffeId)]));
+    const [nestedChanged] = values(await m.batchUpdate([toUpdate(nested, { hint: "v2" })]));
+    counted.calls.clear();
+    const d = await delta(m, AGENT_A, full.revision);
+    expect(d.omitted).toBe(true);
+    expect(d.ids.size).toBe(0);
+    expect(d.entries).toEqual([created, underAlias, nestedChanged]);
+    expect(d.revision).toBe(await store.getRevision());
+    // No walk over A's set: one read of the changes, one parent lookup for the alias.
+    expect(counted.calls.get("listEntryRefsByParents")).toBeUndefined();
+    expect(counted.calls.get("listEntriesByParents")).toBeUndefined();
+    expect(counted.calls.get("listEntriesChangedSince")).toBe(1);
+
+    // Nothing changed since: an empty page that still says "omitted".
+    const again = await delta(m, AGENT_A, d.revision);
+    expect(again).toEqual({ entries: [], ids: new Set(), omitted: true, revision: d.revision });
+  });
+
+  it("sync without ids – after a delete the ids are sent, without the deleted entry", async () => {
+    const { alias, nested, a1, a2, full } = await seed();
+    values(await m.batchDelete([a2.id]));
+    const d = await delta(m, AGENT_A, full.revision);
+    expect(d.omitted).toBe(false);
+    expect(d.ids).toEqual(new Set([alias.id, nested.id, a1.id]));
+    expect(d.entries).toEqual([]);
+  });
+
+  it("sync without ids – after a re-parent the ids are sent, on both sides", async () => {
+    const { alias, nested, a1, a2, b1, full } = await seed();
+    const fullB = await delta(m, AGENT_B, 0);
+    const [moved] = values(await m.batchUpdate([toUpdate(a1, { parentId: AGENT_B })]));
+    const d = await delta(m, AGENT_A, full.revision);
+    expect(d.omitted).toBe(false);
+    expect(d.ids).toEqual(new Set([alias.id, nested.id, a2.id]));
+    const dB = await delta(m, AGENT_B, fullB.revision);
+    expect(dB.omitted).toBe(false);
+    expect(dB.ids).toEqual(new Set([b1.id, a1.id]));
+    expect(dB.entries).toEqual([moved]);
+  });
+
+  it("sync without ids – after a SPIFFE ID change the ids are sent, without the orphaned entries", async () => {
+    const { alias, a1, a2, full } = await seed();
+    const [renamed] = values(
+      await m.batchUpdate([
+        toUpdate(alias, { spiffeId: parseSpiffeId(`spiffe://${TD}/node-alias-2`) }),
+      ]),
+    );
+    const d = await delta(m, AGENT_A, full.revision);
+    expect(d.omitted).toBe(false);
+    expect(d.ids).toEqual(new Set([alias.id, a1.id, a2.id]));
+    expect(d.entries).toEqual([renamed]);
+  });
+
+  it("sync without ids – an alias adopting existing entries sends the ids, adopted ones included", async () => {
+    const { alias, nested, a1, a2, full } = await seed();
+    // Entries waiting under an alias no entry has yet: in nobody's set.
+    const waiting = values(
+      await m.batchCreate([
+        newEntry("/w1", `spiffe://${TD}/late-alias`),
+        newEntry("/w2", `spiffe://${TD}/late-alias`),
+      ]),
+    );
+    const before = await delta(m, AGENT_A, full.revision);
+    expect(before.omitted).toBe(true);
+    expect(before.entries).toEqual([]);
+    const [late] = values(await m.batchCreate([newEntry("/late-alias", AGENT_A)]));
+    const d = await delta(m, AGENT_A, before.revision);
+    expect(d.omitted).toBe(false);
+    expect(d.ids).toEqual(
+      new Set([alias.id, nested.id, a1.id, a2.id, late!.id, ...waiting.map((e) => e.id)]),
+    );
+    expect(d.entries).toEqual([late]);
+  });
+
+  it("sync without ids – an old agent (no omitUnchangedIds) always gets the ids", async () => {
+    const { alias, nested, a1, a2, full } = await seed();
+    const [created] = values(await m.batchCreate([newEntry("/a3", AGENT_A)]));
+    const d = await delta(m, AGENT_A, full.revision, false);
+    expect(d.omitted).toBe(false);
+    expect(d.ids).toEqual(new Set([alias.id, nested.id, a1.id, a2.id, created!.id]));
+    expect(d.entries).toEqual([created]);
+    const plain = await sync(m, AGENT_A, full.revision);
+    expect(plain.ids).toEqual(d.ids);
+    expect(plain.pages.every((p) => !p.authorizedIdsOmitted)).toBe(true);
+  });
+
+  it("sync without ids – more store-wide changes than maxChangesWithoutIds fall back to the ids", async () => {
+    const { alias, nested, a1, a2, full } = await seed();
+    const small = manager({ maxChangesWithoutIds: 3 });
+    // Three changes (one of them B's): still without ids.
+    const three = values(
+      await m.batchCreate([
+        newEntry("/a3", AGENT_A),
+        newEntry("/a4", AGENT_A),
+        newEntry("/b2", AGENT_B),
+      ]),
+    );
+    const d3 = await delta(small, AGENT_A, full.revision);
+    expect(d3.omitted).toBe(true);
+    expect(d3.entries).toEqual(three.slice(0, 2));
+    // A fourth: the limit is passed, the sync walks A's set and sends every id.
+    const [fourth] = values(await m.batchCreate([newEntry("/b3", AGENT_B)]));
+    const d4 = await delta(small, AGENT_A, full.revision);
+    expect(d4.omitted).toBe(false);
+    expect(d4.entries).toEqual(three.slice(0, 2));
+    expect(d4.ids).toEqual(
+      new Set([alias.id, nested.id, a1.id, a2.id, three[0]!.id, three[1]!.id]),
+    );
+    expect(fourth!.parentId.equals(AGENT_B)).toBe(true);
+  });
+
+  it("sync without ids – an agent ahead of the store (a restored backup) gets the ids", async () => {
+    const { full } = await seed();
+    const d = await delta(m, AGENT_A, full.revision + 10);
+    expect(d.omitted).toBe(false);
+    expect(d.ids.size).toBe(4);
+  });
+
+  it("sync without ids – changes racing the sync are sent again, and a racing delete brings the ids back", async () => {
+    const { alias, nested, a1, a2, full } = await seed();
+    const [early] = values(await m.batchCreate([newEntry("/early", AGENT_A)]));
+    let racer: RegistrationEntry | undefined;
+    const racing: Datastore = new Proxy(store, {
+      get(target, property, receiver) {
+        if (property === "listEntriesChangedSince") {
+          return async (revision: number, limit: number) => {
+            // After the sync read the revisions: one plain create and one delete.
+            [racer] = values(await target.createEntries([newEntry("/racer", AGENT_A)]));
+            values(await target.deleteEntries([a2.id]));
+            return target.listEntriesChangedSince(revision, limit);
+          };
+        }
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === "function" ? (value as () => unknown).bind(target) : value;
+      },
+    });
+    const rm = createEntryManager({
+      trustDomain: TD,
+      store: racing,
+      events: recordingSink().sink,
+      logger: createNoopLogger(),
+    });
+    const d = await delta(rm, AGENT_A, full.revision);
+    // The revisions were read before the race: no graph change yet, so no ids.
+    expect(d.omitted).toBe(true);
+    expect(d.revision).toBe(early!.revision);
+    expect(d.entries.map((e) => e.id)).toContain(early!.id);
+
+    const next = await delta(m, AGENT_A, d.revision);
+    expect(next.omitted).toBe(false);
+    expect(next.entries).toEqual([racer]);
+    expect(next.ids).toEqual(new Set([alias.id, nested.id, a1.id, early!.id, racer!.id]));
   });
 });

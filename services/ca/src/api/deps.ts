@@ -40,6 +40,21 @@ export interface SyncPage {
    * the final pages so no message nears gRPC's 4 MiB limit; earlier pages carry none.
    */
   readonly authorizedEntryIds: readonly string[];
+  /**
+   * Last page only: no ID list was sent, because nothing left or (unchanged) joined the agent's
+   * set since the sync's `sinceRevision`; the agent's set is what it held plus `entries`. Only
+   * when the request asked for it ({@link SyncAuthorizedOptions.omitUnchangedIds}).
+   */
+  readonly authorizedIdsOmitted: boolean;
+}
+
+/** Options of {@link EntryManager.syncAuthorized}. */
+export interface SyncAuthorizedOptions {
+  /**
+   * The agent understands {@link SyncPage.authorizedIdsOmitted}: a delta may leave out the
+   * ID list when no graph change happened since `sinceRevision`. Default false (always send).
+   */
+  readonly omitUnchangedIds?: boolean;
 }
 
 /** Registration entries (domain/entry-manager.ts). */
@@ -59,6 +74,7 @@ export interface EntryManager {
     agentId: SpiffeId,
     sinceRevision: number,
     pageSize?: number,
+    options?: SyncAuthorizedOptions,
   ): AsyncIterable<SyncPage>;
   /** Whether the entry is authorised for the agent (parented to it, directly or transitively). */
   isAuthorized(agentId: SpiffeId, entry: RegistrationEntry): Promise<boolean>;

@@ -92,13 +92,15 @@ export function createEntryService(
     async *syncAuthorizedEntries(req, ctx) {
       const caller = requireRole(ctx.caller, "agent");
       const since = Math.max(0, req.sinceRevision);
-      for await (const page of entries.syncAuthorized(caller.spiffeId, since)) {
+      const options = { omitUnchangedIds: req.omitUnchangedIds };
+      for await (const page of entries.syncAuthorized(caller.spiffeId, since, undefined, options)) {
         if (ctx.signal.aborted) return;
         yield {
           entries: page.entries.map(entryToProto),
           done: page.done,
           revision: page.revision,
           authorizedEntryIds: [...page.authorizedEntryIds],
+          authorizedIdsOmitted: page.authorizedIdsOmitted,
         };
       }
     },

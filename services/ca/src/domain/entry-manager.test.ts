@@ -59,6 +59,7 @@ function encodedBytes(page: SyncPage): number {
     done: page.done,
     revision: page.revision,
     authorizedEntryIds: [...page.authorizedEntryIds],
+    authorizedIdsOmitted: page.authorizedIdsOmitted,
   }).finish().length;
 }
 
@@ -83,8 +84,33 @@ describe("sync pages – paging", () => {
 
   it("sync pages – an empty sync is one last page with the revision", () => {
     expect(buildSyncPages({ ...base, entries: [], authorizedEntryIds: [], pageSize: 500 })).toEqual(
-      [{ entries: [], done: true, revision: 42, authorizedEntryIds: [] }],
+      [
+        {
+          entries: [],
+          done: true,
+          revision: 42,
+          authorizedEntryIds: [],
+          authorizedIdsOmitted: false,
+        },
+      ],
     );
+  });
+
+  it("sync pages – authorizedIdsOmitted is set on the last page only, with no ids", () => {
+    const entries = Array.from({ length: 700 }, () => entry());
+    const pages = buildSyncPages({
+      ...base,
+      entries,
+      authorizedEntryIds: [],
+      pageSize: 500,
+      authorizedIdsOmitted: true,
+    });
+    expect(pages.map((p) => [p.entries.length, p.done, p.authorizedIdsOmitted])).toEqual([
+      [500, false, false],
+      [200, true, true],
+    ]);
+    expect(pages.every((p) => p.authorizedEntryIds.length === 0)).toBe(true);
+    expect(pages.flatMap((p) => p.entries)).toEqual(entries);
   });
 
   it("sync pages – entries in pages of pageSize; done, revision and ids on the last only", () => {
@@ -164,7 +190,13 @@ describe("sync pages – paging", () => {
 
 function meshidTypesV1Bytes(e: RegistrationEntry): number {
   // One entry inside a response: the entry plus its field tag and length prefix.
-  return encodedBytes({ entries: [e], done: false, revision: 0, authorizedEntryIds: [] });
+  return encodedBytes({
+    entries: [e],
+    done: false,
+    revision: 0,
+    authorizedEntryIds: [],
+    authorizedIdsOmitted: false,
+  });
 }
 
 /** A store whose every method fails the test: the call must be refused before any I/O. */
@@ -243,6 +275,17 @@ describe("entry manager – refusals before the store", () => {
     let caught: unknown;
     try {
       createEntryManager({ ...deps, trustDomain: "example.org", limits: { maxBatchSize: 0 } });
+    } catch (err) {
+      caught = err;
+    }
+    expect(isMeshidError(caught, "ca.config.limit")).toBe(true);
+    caught = undefined;
+    try {
+      createEntryManager({
+        ...deps,
+        trustDomain: "example.org",
+        limits: { maxChangesWithoutIds: 0 },
+      });
     } catch (err) {
       caught = err;
     }

@@ -4,7 +4,7 @@ import { MeshidError } from "@meshid/errors";
 import { agentWakeupSubject, type EventPayload, type EventType } from "@meshid/events";
 import { type SpiffeId, parseTrustDomain } from "@meshid/spiffe";
 import { LogKeys, type Logger } from "@meshid/telemetry";
-import type { EntryManager, SyncPage } from "../api/deps";
+import type { EntryManager, SyncAuthorizedOptions, SyncPage } from "../api/deps";
 import type { Datastore, EventSink, ListEntriesParams } from "../ports";
 import {
   createParentLookup,
@@ -40,6 +40,12 @@ export const DEFAULT_MAX_IDS_PER_SYNC_PAGE = 20_000;
  * default 4 MiB message limit however large the entries are.
  */
 export const DEFAULT_MAX_SYNC_PAGE_BYTES = 1_048_576;
+/**
+ * Default for {@link EntryManagerLimits.maxChangesWithoutIds}: a delta that may leave out the
+ * ID list reads at most this many changed entries store-wide (full rows); above it the sync
+ * walks the agent's set and sends the IDs as before.
+ */
+export const DEFAULT_MAX_CHANGES_WITHOUT_IDS = 2000;
 
 /** Bounds applied by the entry manager. */
 export interface EntryManagerLimits extends EntryValidationLimits {
@@ -52,6 +58,11 @@ export interface EntryManagerLimits extends EntryValidationLimits {
   readonly maxIdsPerSyncPage?: number;
   /** Byte budget of the entries of one sync page. Default {@link DEFAULT_MAX_SYNC_PAGE_BYTES}. */
   readonly maxSyncPageBytes?: number;
+  /**
+   * Most entries changed store-wide since a delta's revision for which the sync still leaves
+   * out the ID list. Default {@link DEFAULT_MAX_CHANGES_WITHOUT_IDS}.
+   */
+  readonly maxChangesWithoutIds?: number;
 }
 
 /** Dependencies of {@link createEntryManager}. */
@@ -145,6 +156,8 @@ export interface BuildSyncPagesParams {
   readonly maxPageBytes: number;
   /** Most authorised ids a page. */
   readonly maxIds: number;
+  /** Set `authorizedIdsOmitted` on the last page (then `authorizedEntryIds` must be empty). */
+  readonly authorizedIdsOmitted?: boolean;
 }
 
 /**
@@ -167,6 +180,7 @@ export function buildSyncPages(params: BuildSyncPagesParams): SyncPage[] {
       done,
       revision: done ? params.revision : 0,
       authorizedEntryIds: k >= firstIdPage ? (idChunks[k - firstIdPage] ?? []) : [],
+      authorizedIdsOmitted: done && params.authorizedIdsOmitted === true,
     });
   }
   return pages;
@@ -207,6 +221,11 @@ export function createEntryManager(deps: EntryManagerDeps): EntryManager {
     limits.maxSyncPageBytes,
     DEFAULT_MAX_SYNC_PAGE_BYTES,
     "maxSyncPageBytes",
+  );
+  const maxChangesWithoutIds = checkPositiveLimit(
+    limits.maxChangesWithoutIds,
+    DEFAULT_MAX_CHANGES_WITHOUT_IDS,
+    "maxChangesWithoutIds",
   );
   const validationLimits: EntryValidationLimits = {
     ...(limits.maxDnsNames === undefined ? {} : { maxDnsNames: limits.maxDnsNames }),
@@ -396,8 +415,13 @@ export function createEntryManager(deps: EntryManagerDeps): EntryManager {
       return store.listEntries(params);
     },
 
-    syncAuthorized(agentId: SpiffeId, sinceRevision: number, pageSize = DEFAULT_SYNC_PAGE_SIZE) {
-      return syncPages(agentId, sinceRevision, pageSize);
+    syncAuthorized(
+      agentId: SpiffeId,
+      sinceRevision: number,
+      pageSize = DEFAULT_SYNC_PAGE_SIZE,
+      options: SyncAuthorizedOptions = {},
+    ) {
+      return syncPages(agentId, sinceRevision, pageSize, options.omitUnchangedIds === true);
     },
 
     async isAuthorized(agentId, entry) {
@@ -405,10 +429,38 @@ export function createEntryManager(deps: EntryManagerDeps): EntryManager {
     },
   };
 
+  /**
+   * The changed entries authorised for `agentId` when the ID list can be left out: the store's
+   * graph revision is at most `sinceRevision` (nothing left the agent's set, nothing unchanged
+   * joined it) and at most `maxChangesWithoutIds` entries changed since, store-wide. Each is
+   * kept when its parent is the agent or the upward walk reaches the agent (one lookup, so
+   * one cache, for the whole sync). Undefined when the IDs must be sent.
+   */
+  async function changedWithoutIds(
+    agentId: SpiffeId,
+    sinceRevision: number,
+    revisions: { readonly revision: number; readonly graphRevision: number },
+  ): Promise<RegistrationEntry[] | undefined> {
+    // An agent ahead of the store (a restored backup) may hold entries the store lost.
+    if (revisions.graphRevision > sinceRevision || sinceRevision > revisions.revision) {
+      return undefined;
+    }
+    const changed = await store.listEntriesChangedSince(sinceRevision, maxChangesWithoutIds + 1);
+    if (changed.length > maxChangesWithoutIds) return undefined;
+    const lookup = createParentLookup(store);
+    const mine: RegistrationEntry[] = [];
+    // isEntryAuthorized answers an entry parented to the agent without a store read.
+    for (const entry of changed) {
+      if (await isEntryAuthorized(lookup, agentId, entry)) mine.push(entry);
+    }
+    return mine;
+  }
+
   async function* syncPages(
     agentId: SpiffeId,
     sinceRevision: number,
     pageSize: number,
+    omitUnchangedIds: boolean,
   ): AsyncGenerator<SyncPage> {
     if (!Number.isSafeInteger(sinceRevision) || sinceRevision < 0) {
       throw new MeshidError(
@@ -424,9 +476,30 @@ export function createEntryManager(deps: EntryManagerDeps): EntryManager {
         `pageSize must be an integer ≥ 1, got ${String(pageSize)}`,
       );
     }
-    // Read the revision BEFORE the entries: a change racing with this sync then has a revision
-    // above the one returned, so the next delta sends it again (never loses it).
-    const revision = await store.getRevision();
+    // Read the revisions BEFORE the entries: a change racing with this sync then has a
+    // revision above the one returned, so the next delta sends it again (never loses it), and
+    // a racing graph change makes the next delta send the IDs.
+    const revisions = await store.getRevisions();
+    const revision = revisions.revision;
+    const pageParams = {
+      revision,
+      pageSize: Math.min(pageSize, MAX_SYNC_PAGE_SIZE),
+      maxPageBytes,
+      maxIds,
+    };
+    if (omitUnchangedIds && sinceRevision > 0) {
+      const mine = await changedWithoutIds(agentId, sinceRevision, revisions);
+      if (mine !== undefined) {
+        // Already ordered by revision (each revision belongs to one entry).
+        yield* buildSyncPages({
+          ...pageParams,
+          entries: mine,
+          authorizedEntryIds: [],
+          authorizedIdsOmitted: true,
+        });
+        return;
+      }
+    }
     let changed: RegistrationEntry[];
     let ids: string[];
     if (sinceRevision === 0) {
@@ -449,13 +522,6 @@ export function createEntryManager(deps: EntryManagerDeps): EntryManager {
     }
     changed.sort((a, b) => a.revision - b.revision || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     ids.sort();
-    yield* buildSyncPages({
-      entries: changed,
-      authorizedEntryIds: ids,
-      revision,
-      pageSize: Math.min(pageSize, MAX_SYNC_PAGE_SIZE),
-      maxPageBytes,
-      maxIds,
-    });
+    yield* buildSyncPages({ ...pageParams, entries: changed, authorizedEntryIds: ids });
   }
 }
