@@ -281,9 +281,9 @@ export async function startAgent(params: StartAgentParams): Promise<RunningAgent
     const sync = createEntrySync({
       caClient: {
         // The CA refuses every call of a banned agent; the sync is the first to notice.
-        async *syncAuthorizedEntries(sinceRevision, s) {
+        async *syncAuthorizedEntries(sinceRevision, s, options) {
           try {
-            yield* client.syncAuthorizedEntries(sinceRevision, s);
+            yield* client.syncAuthorizedEntries(sinceRevision, s, options);
           } catch (err) {
             if (isMeshidError(err, CA_AGENT_BANNED_CODE)) stopBanned("entry sync refused");
             throw err;

@@ -11,6 +11,18 @@ export interface EntrySyncPage {
   readonly revision: number;
   /** Ids authorised now; the union over the pages of one sync is the whole set. */
   readonly authorizedEntryIds: readonly string[];
+  /**
+   * Last page only: the CA left out the ID list (only when asked, on a delta): nothing left
+   * the agent's set and nothing unchanged joined it since `sinceRevision`, so the set is the
+   * held one plus `entries`.
+   */
+  readonly authorizedIdsOmitted: boolean;
+}
+
+/** Options of {@link CaClient.syncAuthorizedEntries}. */
+export interface SyncAuthorizedEntriesOptions {
+  /** Let the CA leave out the ID list of a delta when it can (default false). */
+  readonly omitUnchangedIds?: boolean;
 }
 
 /** Per-item result of {@link CaClient.batchNewX509Svid}. */
@@ -32,7 +44,11 @@ export type SignedSvidResult =
 /** The agent's view of the CA (gRPC over mTLS with the agent SVID). */
 export interface CaClient {
   /** Entries changed after `sinceRevision` (0 = all) that are authorised for this agent. */
-  syncAuthorizedEntries(sinceRevision: number, signal?: AbortSignal): AsyncIterable<EntrySyncPage>;
+  syncAuthorizedEntries(
+    sinceRevision: number,
+    signal?: AbortSignal,
+    options?: SyncAuthorizedEntriesOptions,
+  ): AsyncIterable<EntrySyncPage>;
   /** Signs CSRs (DER) for entries; ≤ 500 per call; per-item results in request order. */
   batchNewX509Svid(
     items: readonly { readonly entryId: string; readonly csrDer: Uint8Array }[],

@@ -23,6 +23,7 @@ import {
 import { createNodeAttestationTokenSource } from "../src/adapters/node-attestation-token";
 import { createAgentIdentity, type AgentIdentity } from "../src/domain/agent-identity";
 import type { AgentBundle, AgentEntry } from "../src/domain/types";
+import type { SyncAuthorizedEntriesOptions } from "../src/ports";
 
 jest.setTimeout(60_000);
 
@@ -98,23 +99,31 @@ afterAll(async () => {
   await dir?.cleanup();
 });
 
-async function collectSync(since: number): Promise<{
+async function collectSync(
+  since: number,
+  options?: SyncAuthorizedEntriesOptions,
+): Promise<{
   entries: AgentEntry[];
   ids: Set<string>;
   revision: number;
   pages: number;
+  idsOmitted: boolean;
 }> {
   const entries: AgentEntry[] = [];
   const ids = new Set<string>();
   let revision = -1;
   let pages = 0;
-  for await (const page of client.syncAuthorizedEntries(since)) {
+  let idsOmitted = false;
+  for await (const page of client.syncAuthorizedEntries(since, undefined, options)) {
     pages++;
     entries.push(...page.entries);
     for (const id of page.authorizedEntryIds) ids.add(id);
-    if (page.done) revision = page.revision;
+    if (page.done) {
+      revision = page.revision;
+      idsOmitted = page.authorizedIdsOmitted;
+    }
   }
-  return { entries, ids, revision, pages };
+  return { entries, ids, revision, pages, idsOmitted };
 }
 
 describe("grpc CA client against the real CA", () => {
@@ -144,6 +153,20 @@ describe("grpc CA client against the real CA", () => {
     expect(again.entries).toEqual([]);
     expect(again.revision).toBe(sync.revision);
     expect([...again.ids].sort()).toEqual(entryIds.slice(0, 3).sort());
+    expect(again.idsOmitted).toBe(false);
+  });
+
+  it("grpc ca client – syncAuthorizedEntries passes omitUnchangedIds through and reports the omission", async () => {
+    const full = await collectSync(0, { omitUnchangedIds: true });
+    // A full sync always carries the ids.
+    expect(full.idsOmitted).toBe(false);
+    expect([...full.ids].sort()).toEqual(entryIds.slice(0, 3).sort());
+    const delta = await collectSync(full.revision, { omitUnchangedIds: true });
+    expect(delta).toMatchObject({ entries: [], revision: full.revision, idsOmitted: true });
+    expect(delta.ids.size).toBe(0);
+    const old = await collectSync(full.revision, { omitUnchangedIds: false });
+    expect(old.idsOmitted).toBe(false);
+    expect([...old.ids].sort()).toEqual(entryIds.slice(0, 3).sort());
   });
 
   it("grpc ca client – batchNewX509Svid returns per-item results in request order", async () => {

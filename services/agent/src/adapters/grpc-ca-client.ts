@@ -174,11 +174,11 @@ export function createGrpcCaClient(deps: GrpcCaClientDeps): GrpcCaClient {
   const logger = deps.logger.child({ component: "ca-client" });
 
   return {
-    async *syncAuthorizedEntries(sinceRevision, signal) {
+    async *syncAuthorizedEntries(sinceRevision, signal, options) {
       let trailer: Metadata | undefined;
       try {
         const stream = entries.syncAuthorizedEntries(
-          { sinceRevision },
+          { sinceRevision, omitUnchangedIds: options?.omitUnchangedIds === true },
           {
             ...(signal === undefined ? {} : { signal }),
             onTrailer: (t) => {
@@ -192,6 +192,7 @@ export function createGrpcCaClient(deps: GrpcCaClientDeps): GrpcCaClient {
             done: page.done,
             revision: page.revision,
             authorizedEntryIds: page.authorizedEntryIds,
+            authorizedIdsOmitted: page.authorizedIdsOmitted,
           };
           yield out;
         }

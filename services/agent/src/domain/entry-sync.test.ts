@@ -1,16 +1,24 @@
 import { createNoopLogger } from "@meshid/telemetry";
 import { createFakeClock, type FakeClock } from "@meshid/testkit";
-import type { CaClient, EntrySyncPage } from "../ports";
+import type { CaClient, EntrySyncPage, SyncAuthorizedEntriesOptions } from "../ports";
 import { createEntrySync, type EntrySync } from "./entry-sync";
 import type { AgentEntry } from "./types";
 
 const AGENT_ID = "spiffe://example.org/meshid/agent/node-1";
 
-/** An in-memory CA: entries with store revisions, paged like SyncAuthorizedEntries. */
+/**
+ * An in-memory CA: entries with store revisions, paged like SyncAuthorizedEntries. Like the
+ * real CA it leaves out the ID list of a delta that asks for it when no entry was removed
+ * since (`forceOmit` makes it leave the list out anyway, to see what the agent does).
+ */
 function createFakeCa(pageSize = 2) {
   let revision = 0;
+  let graphRevision = 0;
+  const state = { forceOmit: false };
   const entries = new Map<string, AgentEntry>();
   const calls: number[] = [];
+  /** Per call: whether the agent asked to omit the ID list. */
+  const omitAsked: boolean[] = [];
   let failNext = 0;
   let gate: Promise<void> | undefined;
   const put = (id: string): AgentEntry => {
@@ -30,15 +38,23 @@ function createFakeCa(pageSize = 2) {
   };
   const remove = (id: string): void => {
     revision++;
+    graphRevision = revision;
     entries.delete(id);
   };
   const client: Pick<CaClient, "syncAuthorizedEntries"> = {
-    async *syncAuthorizedEntries(since: number): AsyncIterable<EntrySyncPage> {
+    async *syncAuthorizedEntries(
+      since: number,
+      _signal?: AbortSignal,
+      options?: SyncAuthorizedEntriesOptions,
+    ): AsyncIterable<EntrySyncPage> {
       calls.push(since);
+      const omitUnchangedIds = options?.omitUnchangedIds === true;
+      omitAsked.push(omitUnchangedIds);
       // Snapshot first, as the CA reads its store at one revision.
       const at = revision;
       const changed = [...entries.values()].filter((e) => e.revision > since);
-      const ids = [...entries.keys()];
+      const omitted = omitUnchangedIds && since > 0 && (state.forceOmit || graphRevision <= since);
+      const ids = omitted ? [] : [...entries.keys()];
       if (gate !== undefined) await gate;
       if (failNext > 0) {
         failNext--;
@@ -52,6 +68,7 @@ function createFakeCa(pageSize = 2) {
           authorizedEntryIds: ids.slice(p * pageSize, (p + 1) * pageSize),
           done,
           revision: done ? at : 0,
+          authorizedIdsOmitted: done && omitted,
         };
       }
     },
@@ -59,6 +76,8 @@ function createFakeCa(pageSize = 2) {
   return {
     client,
     calls,
+    omitAsked,
+    state,
     put,
     remove,
     revision: () => revision,
@@ -174,6 +193,71 @@ describe("entry sync", () => {
     expect([...(seen[1]?.keys() ?? [])].sort()).toEqual(["b", "c"]);
     expect(seen[1]?.get("c")).toEqual(c);
     expect(sync.lastRevision()).toBe(4);
+  });
+
+  it("entry sync – deltas ask the CA to omit the ID list, full syncs never do", async () => {
+    ca.put("a");
+    start(1000);
+    await until(() => sync.stats().syncs === 1);
+    ca.put("b");
+    wakeups.push(ca.revision());
+    await until(() => sync.stats().syncs === 2);
+    await clock.advance(1000);
+    await until(() => sync.stats().fullSyncs === 2);
+    expect(ca.calls).toEqual([0, 1, 0]);
+    expect(ca.omitAsked).toEqual([false, true, false]);
+  });
+
+  it("entry sync – a delta without the ID list upserts the returned entries and drops nothing", async () => {
+    ca.put("a");
+    ca.put("b");
+    start();
+    await until(() => seen.length === 1);
+    const first = seen[0]!;
+    const c = ca.put("c");
+    const a2 = ca.put("a");
+    wakeups.push(ca.revision());
+    await until(() => seen.length === 2);
+    expect(ca.calls).toEqual([0, 2]);
+    expect([...(seen[1]?.keys() ?? [])].sort()).toEqual(["a", "b", "c"]);
+    expect(seen[1]?.get("a")).toEqual(a2);
+    expect(seen[1]?.get("c")).toEqual(c);
+    expect(seen[1]?.get("b")).toBe(first.get("b"));
+    // The map handed out before is a snapshot: the upsert copied it.
+    expect([...first.keys()].sort()).toEqual(["a", "b"]);
+    expect(sync.lastRevision()).toBe(4);
+
+    // A CA that leaves the list out is trusted: nothing is dropped by a delta…
+    ca.state.forceOmit = true;
+    ca.remove("b");
+    const d = ca.put("d");
+    wakeups.push(ca.revision());
+    await until(() => seen.length === 3);
+    expect([...(seen[2]?.keys() ?? [])].sort()).toEqual(["a", "b", "c", "d"]);
+    expect(seen[2]?.get("d")).toEqual(d);
+    // …and the full sync, which never omits, drops it.
+    await sync.requestFullSync();
+    expect([...(seen[3]?.keys() ?? [])].sort()).toEqual(["a", "c", "d"]);
+    expect(ca.omitAsked).toEqual([false, true, true, false]);
+  });
+
+  it("entry sync – a delta without the ID list and without changes keeps the map and calls nobody", async () => {
+    ca.put("a");
+    start();
+    await until(() => seen.length === 1);
+    const held = sync.entries();
+    ca.put("b");
+    await sync.syncNow();
+    expect(seen).toHaveLength(2);
+    const afterB = sync.entries();
+    // Nothing new: no onEntries, the very same map.
+    await sync.syncNow();
+    await sync.syncNow();
+    expect(seen).toHaveLength(2);
+    expect(sync.entries()).toBe(afterB);
+    expect(afterB).not.toBe(held);
+    expect(sync.stats()).toMatchObject({ syncs: 4, fullSyncs: 1, entries: 2 });
+    expect(ca.omitAsked).toEqual([false, true, true, true]);
   });
 
   it("entry sync – a wake-up at or below the last revision does nothing", async () => {

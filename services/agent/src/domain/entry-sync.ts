@@ -105,7 +105,8 @@ function sameEntries(
 /**
  * Creates the agent's entry sync. It holds the entries the CA authorises for this agent and
  * keeps them current: a delta sync (SyncAuthorizedEntries since the last revision; entries
- * not in the union of `authorizedEntryIds` are dropped, the returned ones upserted) on every
+ * not in the union of `authorizedEntryIds` are dropped, the returned ones upserted; when the
+ * CA leaves the ID list out, `authorizedIdsOmitted`, nothing is dropped) on every
  * wake-up whose revision is above the last one seen, and a full sync (since 0) at start, every
  * reconcile interval, on a wake-up hint of 0 and after a failed attempt (the CA connection may
  * have been re-established). Triggers collapse into one running sync plus one pending; a
@@ -170,21 +171,50 @@ export function createEntrySync(deps: EntrySyncDeps): EntrySync {
     });
   }
 
+  /**
+   * The held map with `delta` upserted, for a delta whose ID list the CA left out (nothing
+   * left the set). Returns the held map itself when no entry is new or at a new revision.
+   */
+  function upserted(delta: ReadonlyMap<string, AgentEntry>): {
+    next: ReadonlyMap<string, AgentEntry>;
+    changed: boolean;
+  } {
+    let next: Map<string, AgentEntry> | undefined;
+    for (const [id, entry] of delta) {
+      if (held.get(id)?.revision === entry.revision) continue;
+      // Copied once, on the first real change: the held map may be in the SVID cache's hands.
+      next ??= new Map(held);
+      next.set(id, entry);
+    }
+    return next === undefined ? { next: held, changed: false } : { next, changed: true };
+  }
+
   async function syncOnce(full: boolean, signal: AbortSignal): Promise<void> {
     const since = full ? 0 : revision;
     const delta = new Map<string, AgentEntry>();
     const authorized = new Set<string>();
     let reached: number | undefined;
-    for await (const page of caClient.syncAuthorizedEntries(since, signal)) {
+    let idsOmitted = false;
+    // Full syncs always take the ID list: they are the safety net that drops whatever a
+    // delta could have missed.
+    const options = full ? {} : { omitUnchangedIds: true };
+    for await (const page of caClient.syncAuthorizedEntries(since, signal, options)) {
       for (const entry of page.entries) delta.set(entry.id, entry);
       for (const id of page.authorizedEntryIds) authorized.add(id);
       if (page.done) {
         reached = page.revision;
+        idsOmitted = page.authorizedIdsOmitted;
         break;
       }
     }
     if (reached === undefined) {
       throw new Error("entry sync stream ended before its last page");
+    }
+    if (idsOmitted) {
+      if (full) throw new Error("the CA left out the ID list of a full sync");
+      const { next, changed } = upserted(delta);
+      finish(full, reached, next, changed);
+      return;
     }
     const next = new Map<string, AgentEntry>();
     for (const id of authorized) {
@@ -198,8 +228,17 @@ export function createEntrySync(deps: EntrySyncDeps): EntrySync {
       // on each sync, and the map keys are what the SVID cache keeps.
       next.set(entry.id, entry);
     }
+    finish(full, reached, next, !sameEntries(held, next));
+  }
+
+  /** Takes `next` as the held map at revision `reached` and reports it when `changed`. */
+  function finish(
+    full: boolean,
+    reached: number,
+    next: ReadonlyMap<string, AgentEntry>,
+    changed: boolean,
+  ): void {
     revision = full ? reached : Math.max(revision, reached);
-    const changed = !sameEntries(held, next);
     held = next;
     syncs++;
     if (full) fullSyncs++;
