@@ -39,14 +39,22 @@ describe("ca benchmark", () => {
       "caRawLimitRatio",
       "syncFullP50Ms",
       "syncDeltaP50Ms",
+      "syncDeltaWithIdsP50Ms",
       "syncDeltaVsFullRatio",
+      "syncDeltaVsWithIdsRatio",
       "syncFullCaCpuMs",
       "syncDeltaCaCpuMs",
+      "syncDeltaWithIdsCaCpuMs",
+      "syncFullBytes",
+      "syncDeltaBytes",
+      "syncDeltaWithIdsBytes",
     ]) {
       expect(typeof result[key]).toBe("number");
     }
     expect(result.svids as number).toBeGreaterThan(0);
     // Quick mode: 20 entries, 3 timed syncs of each kind (the phase checks every answer).
     expect(result).toMatchObject({ syncEntries: 20, syncRounds: 3 });
+    // The delta as agents ask for it carries no ID list, so it is the smaller answer.
+    expect(result.syncDeltaBytes as number).toBeLessThan(result.syncDeltaWithIdsBytes as number);
   });
 });

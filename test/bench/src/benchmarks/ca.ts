@@ -3,7 +3,8 @@
 // CSRs with BatchNewX509SVID over real gRPC mTLS. Compared, in the same run, with the raw crypto
 // limit of one core (one ECDSA verify + one ECDSA sign per certificate, as in the pki bench).
 // A second phase times SyncAuthorizedEntries for one agent holding 1,000 entries: full syncs
-// (since 0) against delta syncs with one changed entry, interleaved.
+// (since 0), delta syncs with one changed entry as agents ask for them (omit_unchanged_ids: no
+// ID list) and the same deltas as old agents ask for them (with every ID), interleaved.
 import { randomBytes, randomUUID, sign, verify, type KeyObject } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
@@ -52,7 +53,7 @@ export const CSR_POOL = 48_000;
 export const RAW_MS = 3_000;
 /** Entries of the one agent of the sync phase. */
 export const SYNC_ENTRIES = 1_000;
-/** Timed syncs of each kind (full and delta, interleaved) in the sync phase. */
+/** Timed syncs of each kind (full, delta, delta with ids; interleaved) in the sync phase. */
 export const SYNC_ROUNDS = 50;
 /** Untimed syncs of each kind before the timed ones. */
 export const SYNC_WARMUP_ROUNDS = 5;
@@ -246,34 +247,65 @@ interface SyncResult {
   readonly entries: number;
   readonly ids: number;
   readonly revision: number;
+  readonly idsOmitted: boolean;
+  /** Encoded size of the response messages (only when asked for: it costs client CPU). */
+  readonly bytes: number;
 }
 
-/** Runs one SyncAuthorizedEntries call to its last page. */
-async function syncOnce(agent: Agent, sinceRevision: number): Promise<SyncResult> {
+/** The kinds of sync the phase times. */
+type SyncKind = "full" | "delta" | "deltaWithIds";
+
+/**
+ * Runs one SyncAuthorizedEntries call to its last page; `omitUnchangedIds` as agents set it on
+ * deltas. With `measureBytes` it also re-encodes each page to count the response bytes.
+ */
+async function syncOnce(
+  agent: Agent,
+  sinceRevision: number,
+  omitUnchangedIds: boolean,
+  measureBytes = false,
+): Promise<SyncResult> {
   let entries = 0;
   let ids = 0;
-  for await (const page of agent.entries.syncAuthorizedEntries({ sinceRevision })) {
+  let bytes = 0;
+  for await (const page of agent.entries.syncAuthorizedEntries({
+    sinceRevision,
+    omitUnchangedIds,
+  })) {
     entries += page.entries.length;
     ids += page.authorizedEntryIds.length;
-    if (page.done) return { entries, ids, revision: page.revision };
+    if (measureBytes) {
+      bytes += meshidCaV1.SyncAuthorizedEntriesResponse.encode(page).finish().length;
+    }
+    if (page.done) {
+      return {
+        entries,
+        ids,
+        revision: page.revision,
+        idsOmitted: page.authorizedIdsOmitted,
+        bytes,
+      };
+    }
   }
   throw new Error("the sync stream ended before its last page");
 }
 
 /** Result of {@link runSyncPhase}. */
 interface SyncPhaseResult {
-  readonly fullMs: number[];
-  readonly deltaMs: number[];
-  /** CA CPU (utime+stime) spent during all timed full / delta syncs, in seconds. */
-  readonly fullCaCpuSeconds: number;
-  readonly deltaCaCpuSeconds: number;
+  readonly ms: Record<SyncKind, number[]>;
+  /** CA CPU (utime+stime) spent during all timed syncs of each kind, in seconds. */
+  readonly caCpuSeconds: Record<SyncKind, number>;
+  /** Encoded response bytes of one sync of each kind. */
+  readonly bytes: Record<SyncKind, number>;
 }
 
 /**
  * The sync phase: `agent` holds `entryCount` entries; one of them is changed once, then
- * `rounds` full syncs (since 0) and `rounds` delta syncs (since the revision before the
- * change, so each returns exactly that entry and every id) run interleaved, alternating which
- * goes first, after {@link SYNC_WARMUP_ROUNDS} untimed rounds. Checks every answer.
+ * `rounds` full syncs (since 0), `rounds` delta syncs as agents make them (since the revision
+ * before the change, omit_unchanged_ids set: exactly that entry and no id) and `rounds` of the
+ * same deltas as old agents make them (flag unset: that entry and every id) run interleaved,
+ * rotating which goes first, after {@link SYNC_WARMUP_ROUNDS} untimed rounds. Checks every
+ * answer; measures the response bytes of each kind once, untimed.
  */
 async function runSyncPhase(params: {
   readonly admin: AdminClients;
@@ -283,7 +315,7 @@ async function runSyncPhase(params: {
 }): Promise<SyncPhaseResult> {
   const { admin, agent } = params;
   const entryCount = agent.created.length;
-  const before = await syncOnce(agent, 0);
+  const before = await syncOnce(agent, 0, false);
   if (before.entries !== entryCount || before.ids !== entryCount) {
     throw new Error(`full sync returned ${before.entries} entries, ${before.ids} ids`);
   }
@@ -295,42 +327,48 @@ async function runSyncPhase(params: {
     throw new Error(`entry update failed: ${updated.results[0]?.status?.message ?? ""}`);
   }
   const since = before.revision;
-  const check = (kind: "full" | "delta", r: SyncResult): void => {
+  const call = (kind: SyncKind, measureBytes = false): Promise<SyncResult> =>
+    syncOnce(agent, kind === "full" ? 0 : since, kind === "delta", measureBytes);
+  const check = (kind: SyncKind, r: SyncResult): void => {
     const wantEntries = kind === "full" ? entryCount : 1;
-    if (r.entries !== wantEntries || r.ids !== entryCount || r.revision <= since) {
+    const wantIds = kind === "delta" ? 0 : entryCount;
+    if (
+      r.entries !== wantEntries ||
+      r.ids !== wantIds ||
+      r.idsOmitted !== (kind === "delta") ||
+      r.revision <= since
+    ) {
       throw new Error(
-        `${kind} sync returned ${r.entries} entries, ${r.ids} ids, rev ${r.revision}`,
+        `${kind} sync returned ${r.entries} entries, ${r.ids} ids, omitted ${String(r.idsOmitted)}, rev ${r.revision}`,
       );
     }
   };
-  const result = { fullMs: [] as number[], deltaMs: [] as number[], full: 0, delta: 0 };
-  const timed = async (kind: "full" | "delta", record: boolean): Promise<void> => {
+  const kinds: SyncKind[] = ["full", "delta", "deltaWithIds"];
+  const ms: Record<SyncKind, number[]> = { full: [], delta: [], deltaWithIds: [] };
+  const caCpuSeconds: Record<SyncKind, number> = { full: 0, delta: 0, deltaWithIds: 0 };
+  const bytes: Record<SyncKind, number> = { full: 0, delta: 0, deltaWithIds: 0 };
+  for (const kind of kinds) {
+    const r = await call(kind, true);
+    check(kind, r);
+    bytes[kind] = r.bytes;
+  }
+  const timed = async (kind: SyncKind, record: boolean): Promise<void> => {
     const cpu0 = processCpuSeconds(params.caPid);
     const t0 = performance.now();
-    const r = await syncOnce(agent, kind === "full" ? 0 : since);
-    const ms = performance.now() - t0;
+    const r = await call(kind);
+    const elapsed = performance.now() - t0;
     const cpu = processCpuSeconds(params.caPid) - cpu0;
     check(kind, r);
     if (!record) return;
-    if (kind === "full") {
-      result.fullMs.push(ms);
-      result.full += cpu;
-    } else {
-      result.deltaMs.push(ms);
-      result.delta += cpu;
-    }
+    ms[kind].push(elapsed);
+    caCpuSeconds[kind] += cpu;
   };
   for (let i = 0; i < SYNC_WARMUP_ROUNDS + params.rounds; i++) {
     const record = i >= SYNC_WARMUP_ROUNDS;
-    const order: ("full" | "delta")[] = i % 2 === 0 ? ["full", "delta"] : ["delta", "full"];
+    const order = [...kinds.slice(i % 3), ...kinds.slice(0, i % 3)];
     for (const kind of order) await timed(kind, record);
   }
-  return {
-    fullMs: result.fullMs,
-    deltaMs: result.deltaMs,
-    fullCaCpuSeconds: result.full,
-    deltaCaCpuSeconds: result.delta,
-  };
+  return { ms, caCpuSeconds, bytes };
 }
 
 /** Makes `count` fresh ec-p256 CSRs (a new key each, as agents do). */
@@ -496,7 +534,9 @@ export const benchmark: Benchmark = {
         entriesPerAgent: syncEntries,
       });
       agents.push(syncAgent);
-      ctx.progress(`sync phase: ${syncEntries} entries, ${syncRounds} full + ${syncRounds} delta`);
+      ctx.progress(
+        `sync phase: ${syncEntries} entries, ${syncRounds} full + ${syncRounds} delta + ${syncRounds} delta with ids`,
+      );
       const sync = await runSyncPhase({
         admin,
         agent: syncAgent,
@@ -531,16 +571,26 @@ export const benchmark: Benchmark = {
         csrPoolExhausted: result.elapsedMs < phaseMs * 0.95,
         syncEntries,
         syncRounds,
-        syncFullP50Ms: round(percentile(sync.fullMs, 50), 2),
-        syncFullP99Ms: round(percentile(sync.fullMs, 99), 2),
-        syncDeltaP50Ms: round(percentile(sync.deltaMs, 50), 2),
-        syncDeltaP99Ms: round(percentile(sync.deltaMs, 99), 2),
+        syncFullP50Ms: round(percentile(sync.ms.full, 50), 2),
+        syncFullP99Ms: round(percentile(sync.ms.full, 99), 2),
+        syncDeltaP50Ms: round(percentile(sync.ms.delta, 50), 2),
+        syncDeltaP99Ms: round(percentile(sync.ms.delta, 99), 2),
+        syncDeltaWithIdsP50Ms: round(percentile(sync.ms.deltaWithIds, 50), 2),
+        syncDeltaWithIdsP99Ms: round(percentile(sync.ms.deltaWithIds, 99), 2),
         syncDeltaVsFullRatio: round(
-          percentile(sync.deltaMs, 50) / Math.max(percentile(sync.fullMs, 50), 1e-9),
+          percentile(sync.ms.delta, 50) / Math.max(percentile(sync.ms.full, 50), 1e-9),
           3,
         ),
-        syncFullCaCpuMs: round((sync.fullCaCpuSeconds / syncRounds) * 1000, 2),
-        syncDeltaCaCpuMs: round((sync.deltaCaCpuSeconds / syncRounds) * 1000, 2),
+        syncDeltaVsWithIdsRatio: round(
+          percentile(sync.ms.delta, 50) / Math.max(percentile(sync.ms.deltaWithIds, 50), 1e-9),
+          3,
+        ),
+        syncFullCaCpuMs: round((sync.caCpuSeconds.full / syncRounds) * 1000, 2),
+        syncDeltaCaCpuMs: round((sync.caCpuSeconds.delta / syncRounds) * 1000, 2),
+        syncDeltaWithIdsCaCpuMs: round((sync.caCpuSeconds.deltaWithIds / syncRounds) * 1000, 2),
+        syncFullBytes: sync.bytes.full,
+        syncDeltaBytes: sync.bytes.delta,
+        syncDeltaWithIdsBytes: sync.bytes.deltaWithIds,
         syncLoadAverage1m: round(syncLoadAverage1m, 2),
       };
     } finally {
