@@ -41,6 +41,17 @@ function createFakeCa(pageSize = 2) {
     graphRevision = revision;
     entries.delete(id);
   };
+  /**
+   * An entry that joins the agent's set through a graph change (an alias adopting it): it
+   * keeps its old revision (1, the oldest there is), so a delta lists its ID without
+   * returning it.
+   */
+  const adopt = (id: string): AgentEntry => {
+    const entry: AgentEntry = { ...put(id), revision: 1 };
+    entries.set(id, entry);
+    graphRevision = revision;
+    return entry;
+  };
   const client: Pick<CaClient, "syncAuthorizedEntries"> = {
     async *syncAuthorizedEntries(
       since: number,
@@ -80,6 +91,7 @@ function createFakeCa(pageSize = 2) {
     state,
     put,
     remove,
+    adopt,
     revision: () => revision,
     failNext: (n: number) => {
       failNext = n;
@@ -258,6 +270,22 @@ describe("entry sync", () => {
     expect(afterB).not.toBe(held);
     expect(sync.stats()).toMatchObject({ syncs: 4, fullSyncs: 1, entries: 2 });
     expect(ca.omitAsked).toEqual([false, true, true, true]);
+  });
+
+  it("entry sync – an authorised ID neither returned nor held is fetched by a full sync at once", async () => {
+    ca.put("a");
+    start();
+    await until(() => seen.length === 1);
+    const adopted = ca.adopt("old");
+    wakeups.push(ca.revision());
+    // The delta lists "old" without returning it (its revision predates the agent's); the
+    // agent does not wait for the reconcile interval: it syncs in full straight away.
+    await until(() => sync.stats().fullSyncs === 2);
+    await until(() => sync.entries().has("old"));
+    expect(sync.entries().get("old")).toEqual(adopted);
+    expect(ca.calls).toEqual([0, 1, 0]);
+    // No time passed: it did not wait for the reconcile interval.
+    expect(clock.now().toISOString()).toBe("2026-01-01T00:00:00.000Z");
   });
 
   it("entry sync – a wake-up at or below the last revision does nothing", async () => {

@@ -217,11 +217,14 @@ export function createEntrySync(deps: EntrySyncDeps): EntrySync {
       return;
     }
     const next = new Map<string, AgentEntry>();
+    let missing = 0;
     for (const id of authorized) {
       const entry = delta.get(id) ?? (full ? undefined : held.get(id));
       if (entry === undefined) {
-        // Authorised but neither returned nor held: the next full sync fetches it.
+        // Authorised but neither returned nor held: it joined the set through a graph change
+        // (e.g. an alias adopting it) without changing itself. A full sync fetches it.
         logger.warn({ [LogKeys.entryId]: id }, "authorised entry missing from the sync");
+        missing++;
         continue;
       }
       // Keyed by the entry's own ID string: the authorised-ID list is a fresh copy of every ID
@@ -229,6 +232,9 @@ export function createEntrySync(deps: EntrySyncDeps): EntrySync {
       next.set(entry.id, entry);
     }
     finish(full, reached, next, !sameEntries(held, next));
+    // At once rather than at the next reconcile; after a delta only (a full sync returns every
+    // authorised entry, so a full sync with a missing one has nothing more to ask for).
+    if (missing > 0 && !full) request({ full: true, minRevision: 0, force: true });
   }
 
   /** Takes `next` as the held map at revision `reached` and reports it when `changed`. */
