@@ -84,12 +84,18 @@ function waitForSteady(what: string, check: () => Promise<boolean>): Promise<tru
   });
 }
 
-/** The last lines of a workload's NGINX error log (for failure messages). */
+/** A workload's NGINX warnings and errors, then its last log lines (for failure messages). */
 async function nginxErrors(w: MeshWorkload): Promise<string> {
   const log = await readFile(join(w.svidDir, "..", "nginx", "logs", "error.log"), "utf8").catch(
     () => "",
   );
-  return `--- ${w.pod.name} nginx error.log ---\n${log.split("\n").slice(-15).join("\n")}`;
+  const lines = log.split("\n");
+  // Problems first (the notices of every reload would push them out of a plain tail).
+  const problems = lines.filter((l) => /\[(warn|error|crit|alert|emerg)\]/.test(l)).slice(-15);
+  return (
+    `--- ${w.pod.name} nginx error.log: warnings and errors ---\n${problems.join("\n")}\n` +
+    `--- ${w.pod.name} nginx error.log: last lines ---\n${lines.slice(-6).join("\n")}`
+  );
 }
 
 /** True when B's sidecar did not serve the request to B's app. */
