@@ -1,11 +1,8 @@
 // The agent's entry sync against the built CA over gRPC mTLS, woken through a real nats-server:
 // entries created one by one reach the agent through delta syncs that leave out the ID list,
 // and a deleted entry is withdrawn through a delta that carries it.
-import { join } from "node:path";
-import { createMutableSvidSource, type MutableSvidSource } from "@meshid/grpc-kit";
 import { createNoopLogger } from "@meshid/telemetry";
 import {
-  createFakeClock,
   createTempDir,
   startMeshidCa,
   startNatsServer,
@@ -14,19 +11,12 @@ import {
   type TempDir,
 } from "@meshid/testkit";
 import { systemClock } from "../src/agent";
-import { createDiskAgentIdentityStore } from "../src/adapters/agent-identity-store";
-import { readBundleFile } from "../src/adapters/bundle-file";
-import {
-  createGrpcAgentAttestationClient,
-  createGrpcCaClient,
-  type GrpcCaClient,
-} from "../src/adapters/grpc-ca-client";
-import { createNodeAttestationTokenSource } from "../src/adapters/node-attestation-token";
+import type { GrpcCaClient } from "../src/adapters/grpc-ca-client";
 import { startNatsWakeups, type NatsWakeups } from "../src/adapters/nats-wakeups";
-import { createAgentIdentity, type AgentIdentity } from "../src/domain/agent-identity";
 import { createEntrySync, type EntrySync } from "../src/domain/entry-sync";
 import type { AgentEntry } from "../src/domain/types";
 import type { CaClient } from "../src/ports";
+import { attestAgentAtCa } from "./attested-ca-client";
 
 jest.setTimeout(60_000);
 
@@ -45,7 +35,6 @@ interface SyncRecord {
 let nats: NatsServer;
 let ca: MeshidCaProcess;
 let dir: TempDir;
-let identity: AgentIdentity<MutableSvidSource>;
 let client: GrpcCaClient;
 let wakeups: NatsWakeups;
 let sync: EntrySync;
@@ -68,30 +57,9 @@ beforeAll(async () => {
   dir = await createTempDir("agent-entry-sync-");
   nats = await startNatsServer({ jetstream: true });
   ca = await startMeshidCa({ trustDomain: TD, natsUrl: nats.url });
-  const token = await ca.createJoinToken();
-  identity = createAgentIdentity({
-    trustDomain: TD,
-    readBootstrapBundle: () => readBundleFile({ path: ca.bundleFile, trustDomain: TD }),
-    tokenSource: createNodeAttestationTokenSource({ type: "join_token", joinToken: token }),
-    client: createGrpcAgentAttestationClient({
-      address: ca.address,
-      serverId: ca.serverId,
-      logger,
-    }),
-    store: createDiskAgentIdentityStore({ dataDir: join(dir.path, "agent"), logger }),
-    clock: createFakeClock(new Date()),
-    logger,
-    createSvidSource: createMutableSvidSource,
-  });
-  await identity.start();
-  const agentId = identity.current().spiffeId;
-  agentPath = agentId.slice(`spiffe://${TD}`.length);
-  client = createGrpcCaClient({
-    address: ca.address,
-    serverId: ca.serverId,
-    svidSource: identity.svidSource(),
-    logger,
-  });
+  const attested = await attestAgentAtCa(ca, dir.path, logger);
+  client = attested.client;
+  agentPath = attested.agentId.slice(`spiffe://${TD}`.length);
   // The real client, recording what each sync asked for and got.
   const recording: Pick<CaClient, "syncAuthorizedEntries"> = {
     async *syncAuthorizedEntries(since, signal, options) {
@@ -113,7 +81,7 @@ beforeAll(async () => {
       }
     },
   };
-  wakeups = startNatsWakeups({ natsUrl: nats.url, agentId, logger });
+  wakeups = startNatsWakeups({ natsUrl: nats.url, agentId: attested.agentId, logger });
   sync = createEntrySync({
     caClient: recording,
     wakeups,

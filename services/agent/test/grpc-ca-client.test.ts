@@ -1,29 +1,16 @@
 // The gRPC CaClient against the real CA process: entry sync, batch signing with per-item
 // results, and the bundle watch through an authority rotation and taint.
 import { randomUUID } from "node:crypto";
-import { join } from "node:path";
-import { createMutableSvidSource, type MutableSvidSource } from "@meshid/grpc-kit";
+import type { MutableSvidSource } from "@meshid/grpc-kit";
 import { createCsr, generateKeyPair, pemToCertificates } from "@meshid/pki";
 import { createBundle, validateX509Svid } from "@meshid/spiffe";
 import { createNoopLogger } from "@meshid/telemetry";
-import {
-  createFakeClock,
-  createTempDir,
-  type TempDir,
-  startMeshidCa,
-  type MeshidCaProcess,
-} from "@meshid/testkit";
-import { createDiskAgentIdentityStore } from "../src/adapters/agent-identity-store";
-import { readBundleFile } from "../src/adapters/bundle-file";
-import {
-  createGrpcAgentAttestationClient,
-  createGrpcCaClient,
-  type GrpcCaClient,
-} from "../src/adapters/grpc-ca-client";
-import { createNodeAttestationTokenSource } from "../src/adapters/node-attestation-token";
-import { createAgentIdentity, type AgentIdentity } from "../src/domain/agent-identity";
+import { createTempDir, type TempDir, startMeshidCa, type MeshidCaProcess } from "@meshid/testkit";
+import type { GrpcCaClient } from "../src/adapters/grpc-ca-client";
+import type { AgentIdentity } from "../src/domain/agent-identity";
 import type { AgentBundle, AgentEntry } from "../src/domain/types";
 import type { SyncAuthorizedEntriesOptions } from "../src/ports";
+import { attestAgentAtCa } from "./attested-ca-client";
 
 jest.setTimeout(60_000);
 
@@ -40,29 +27,7 @@ const entryIds: string[] = [];
 beforeAll(async () => {
   dir = await createTempDir("agent-ca-client-");
   ca = await startMeshidCa({ trustDomain: TD });
-  const token = await ca.createJoinToken();
-  identity = createAgentIdentity({
-    trustDomain: TD,
-    readBootstrapBundle: () => readBundleFile({ path: ca.bundleFile, trustDomain: TD }),
-    tokenSource: createNodeAttestationTokenSource({ type: "join_token", joinToken: token }),
-    client: createGrpcAgentAttestationClient({
-      address: ca.address,
-      serverId: ca.serverId,
-      logger,
-    }),
-    store: createDiskAgentIdentityStore({ dataDir: join(dir.path, "agent"), logger }),
-    clock: createFakeClock(new Date()),
-    logger,
-    createSvidSource: createMutableSvidSource,
-  });
-  await identity.start();
-  agentId = identity.current().spiffeId;
-  client = createGrpcCaClient({
-    address: ca.address,
-    serverId: ca.serverId,
-    svidSource: identity.svidSource(),
-    logger,
-  });
+  ({ identity, agentId, client } = await attestAgentAtCa(ca, dir.path, logger));
 
   const admin = ca.admin();
   try {
