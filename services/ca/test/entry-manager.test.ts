@@ -646,10 +646,12 @@ describe("entry manager – delta sync without the ID list (SQLite)", () => {
     expect(d.ids.size).toBe(0);
     expect(d.entries).toEqual([created, underAlias, nestedChanged]);
     expect(d.revision).toBe(await store.getRevision());
-    // No walk over A's set: one read of the changes, one parent lookup for the alias.
+    // No walk over A's set: one read of the changes, one parent lookup for the alias, none
+    // for /b2 (parented to agent B, so B's alone).
     expect(counted.calls.get("listEntryRefsByParents")).toBeUndefined();
     expect(counted.calls.get("listEntriesByParents")).toBeUndefined();
     expect(counted.calls.get("listEntriesChangedSince")).toBe(1);
+    expect(counted.calls.get("listEntries")).toBe(1);
 
     // Nothing changed since: an empty page that still says "omitted".
     const again = await delta(m, AGENT_A, d.revision);

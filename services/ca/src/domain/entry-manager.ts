@@ -15,6 +15,7 @@ import {
   loadEntries,
 } from "./authorized-entries";
 import {
+  AGENT_ID_PATH_PREFIX,
   type EntryValidationLimits,
   type EntryValidationResult,
   checkEntryId,
@@ -449,8 +450,14 @@ export function createEntryManager(deps: EntryManagerDeps): EntryManager {
     if (changed.length > maxChangesWithoutIds) return undefined;
     const lookup = createParentLookup(store);
     const mine: RegistrationEntry[] = [];
-    // isEntryAuthorized answers an entry parented to the agent without a store read.
+    const self = agentId.toString();
+    // isEntryAuthorized answers an entry parented to the agent without a store read. One
+    // parented to another agent is that agent's alone (no entry may take an ID under
+    // AGENT_ID_PATH_PREFIX, so the walk up from an agent ends at once): skipped without a read,
+    // so a delta costs no lookup per other node that changed meanwhile.
     for (const entry of changed) {
+      const parent = entry.parentId;
+      if (parent.path.startsWith(AGENT_ID_PATH_PREFIX) && parent.toString() !== self) continue;
       if (await isEntryAuthorized(lookup, agentId, entry)) mine.push(entry);
     }
     return mine;
