@@ -56,3 +56,19 @@ export async function runBenchmarks(params: RunBenchmarksParams): Promise<void> 
     params.output(JSON.stringify({ benchmark: b.name, ...result }));
   }
 }
+
+/**
+ * Runs the benchmark `name` from `dir` in quick (smoke-test) mode, progress discarded, and
+ * returns the JSON lines it printed: what each benchmark's own test checks.
+ */
+export async function runQuickBenchmark(name: string, dir: string): Promise<string[]> {
+  const lines: string[] = [];
+  await runBenchmarks({
+    names: [name],
+    output: (l) => lines.push(l),
+    progress: () => {},
+    quick: true,
+    dir,
+  });
+  return lines;
+}

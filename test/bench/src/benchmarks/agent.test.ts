@@ -1,7 +1,7 @@
 // The agent benchmark in quick mode: it runs end to end against the built CA and agent and
 // prints its metrics. No timing assertions.
 import { existsSync } from "node:fs";
-import { runBenchmarks } from "../runner";
+import { runQuickBenchmark } from "../runner";
 import { AGENT_MAIN, gaugeValue, poissonArrivals, processRssBytes, seededRandom } from "./agent";
 
 jest.setTimeout(180_000);
@@ -33,14 +33,7 @@ describe("agent benchmark", () => {
 
   test("agent bench – quick mode prints one JSON line with the agent metrics", async () => {
     expect(existsSync(AGENT_MAIN)).toBe(true);
-    const lines: string[] = [];
-    await runBenchmarks({
-      names: ["agent"],
-      output: (l) => lines.push(l),
-      progress: () => {},
-      quick: true,
-      dir: __dirname,
-    });
+    const lines = await runQuickBenchmark("agent", __dirname);
     expect(lines).toHaveLength(1);
     const result = JSON.parse(lines[0]!) as Record<string, unknown>;
     expect(result).toMatchObject({

@@ -1,7 +1,7 @@
 // The bundle-notifier benchmark in quick mode: it runs end to end against the built CA and
 // notifier and prints its metrics. No timing assertions.
 import { existsSync } from "node:fs";
-import { runBenchmarks } from "../runner";
+import { runQuickBenchmark } from "../runner";
 import { BUNDLE_NOTIFIER_MAIN } from "./bundle-notifier";
 
 jest.setTimeout(180_000);
@@ -9,14 +9,7 @@ jest.setTimeout(180_000);
 describe("bundle-notifier benchmark", () => {
   test("bundle-notifier bench – quick mode prints one JSON line: every bundle reached every target, one ConfigMap write per bundle", async () => {
     expect(existsSync(BUNDLE_NOTIFIER_MAIN)).toBe(true);
-    const lines: string[] = [];
-    await runBenchmarks({
-      names: ["bundle-notifier"],
-      output: (l) => lines.push(l),
-      progress: () => {},
-      quick: true,
-      dir: __dirname,
-    });
+    const lines = await runQuickBenchmark("bundle-notifier", __dirname);
     expect(lines).toHaveLength(1);
     const result = JSON.parse(lines[0] ?? "{}") as Record<string, number | string>;
     expect(result.benchmark).toBe("bundle-notifier");

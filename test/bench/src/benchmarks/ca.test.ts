@@ -1,7 +1,7 @@
 // The ca benchmark in quick mode: it runs end to end against the built CA (signing and sync
 // phases) and prints its metrics. No timing assertions.
 import { existsSync } from "node:fs";
-import { runBenchmarks } from "../runner";
+import { runQuickBenchmark } from "../runner";
 import { CA_MAIN, percentile, processCpuSeconds } from "./ca";
 
 jest.setTimeout(120_000);
@@ -20,14 +20,7 @@ describe("ca benchmark", () => {
 
   test("ca bench – quick mode prints one JSON line with the CA metrics", async () => {
     expect(existsSync(CA_MAIN)).toBe(true);
-    const lines: string[] = [];
-    await runBenchmarks({
-      names: ["ca"],
-      output: (l) => lines.push(l),
-      progress: () => {},
-      quick: true,
-      dir: __dirname,
-    });
+    const lines = await runQuickBenchmark("ca", __dirname);
     expect(lines).toHaveLength(1);
     const result = JSON.parse(lines[0]!) as Record<string, unknown>;
     expect(result).toMatchObject({ benchmark: "ca", clients: 4, failedItems: 0 });

@@ -1,7 +1,7 @@
 // The e2e benchmark in quick mode: it runs end to end against the built services (a small
 // burst) and prints its metrics. No timing assertions.
 import { existsSync } from "node:fs";
-import { runBenchmarks } from "../runner";
+import { runQuickBenchmark } from "../runner";
 import { WORKLOAD_PROBE_SOURCE } from "./e2e";
 
 jest.setTimeout(300_000);
@@ -9,14 +9,7 @@ jest.setTimeout(300_000);
 describe("e2e benchmark", () => {
   test("e2e bench – quick mode prints one JSON line: every pod got its SVID, latencies and memory", async () => {
     expect(existsSync(WORKLOAD_PROBE_SOURCE)).toBe(true);
-    const lines: string[] = [];
-    await runBenchmarks({
-      names: ["e2e"],
-      output: (l) => lines.push(l),
-      progress: () => {},
-      quick: true,
-      dir: __dirname,
-    });
+    const lines = await runQuickBenchmark("e2e", __dirname);
     expect(lines).toHaveLength(1);
     const result = JSON.parse(lines[0] ?? "{}") as Record<string, number | string>;
     expect(result.benchmark).toBe("e2e");
@@ -34,14 +27,7 @@ describe("e2e benchmark", () => {
   });
 
   test("e2e bench – combined: the control plane in one process serves the same burst", async () => {
-    const lines: string[] = [];
-    await runBenchmarks({
-      names: ["e2e-combined"],
-      output: (l) => lines.push(l),
-      progress: () => {},
-      quick: true,
-      dir: __dirname,
-    });
+    const lines = await runQuickBenchmark("e2e-combined", __dirname);
     expect(lines).toHaveLength(1);
     const result = JSON.parse(lines[0] ?? "{}") as Record<string, number | string>;
     expect(result).toMatchObject({ benchmark: "e2e-combined", topology: "combined", processes: 2 });

@@ -1,7 +1,7 @@
 // The sidecar benchmark in quick mode: it runs end to end against the built CA, agent and
 // sidecar and prints its metrics. No timing assertions.
 import { existsSync } from "node:fs";
-import { runBenchmarks } from "../runner";
+import { runQuickBenchmark } from "../runner";
 import { SIDECAR_MAIN } from "./sidecar";
 
 jest.setTimeout(300_000);
@@ -9,14 +9,7 @@ jest.setTimeout(300_000);
 describe("sidecar benchmark", () => {
   test("sidecar bench – quick mode prints one JSON line with the rotation latencies", async () => {
     expect(existsSync(SIDECAR_MAIN)).toBe(true);
-    const lines: string[] = [];
-    await runBenchmarks({
-      names: ["sidecar"],
-      output: (l) => lines.push(l),
-      progress: () => {},
-      quick: true,
-      dir: __dirname,
-    });
+    const lines = await runQuickBenchmark("sidecar", __dirname);
     expect(lines).toHaveLength(1);
     const result = JSON.parse(lines[0]!) as Record<string, unknown>;
     expect(result).toMatchObject({ benchmark: "sidecar", rotations: 3 });
