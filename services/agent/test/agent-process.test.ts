@@ -55,23 +55,31 @@ describe("agent process", () => {
     expect(result.stderr).toMatch(/reconcileInterval/);
   });
 
-  it("agent process – attests, serves the Workload API and probes, then stops on SIGTERM", async () => {
-    ca = await startMeshidCa();
+  /**
+   * Starts the built agent joined to `ca` with `name`'s own data dir, socket and ops port
+   * (plus `extra` settings); resolves once it serves the Workload API.
+   */
+  async function startAgent(
+    name: string,
+    extra: Record<string, unknown> = {},
+  ): Promise<{ socketPath: string; opsUrl: string }> {
+    const c = (ca ??= await startMeshidCa());
     const opsPort = await getFreePort();
-    const socketPath = join(dir.path, "run", "workload.sock");
-    const configFile = join(dir.path, "agent.yaml");
+    const socketPath = join(dir.path, `run-${name}`, "workload.sock");
+    const configFile = join(dir.path, `agent-${name}.yaml`);
     // JSON is YAML.
     await writeFile(
       configFile,
       JSON.stringify({
-        trustDomain: ca.trustDomain,
-        caAddress: ca.address,
-        caServerId: ca.serverId,
-        bundleFile: ca.bundleFile,
-        dataDir: join(dir.path, "data"),
-        attestation: { type: "join_token", joinToken: await ca.createJoinToken() },
+        trustDomain: c.trustDomain,
+        caAddress: c.address,
+        caServerId: c.serverId,
+        bundleFile: c.bundleFile,
+        dataDir: join(dir.path, `data-${name}`),
+        attestation: { type: "join_token", joinToken: await c.createJoinToken() },
         workloadApi: { socketPath },
         ops: { listen: `127.0.0.1:${opsPort}` },
+        ...extra,
       }),
     );
     agent = await spawnManaged(process.execPath, [AGENT_MAIN, "--config", configFile], {
@@ -79,54 +87,42 @@ describe("agent process", () => {
       env: cleanEnv(),
     });
     await agent.waitForOutput(/agent serving the Workload API/, { timeoutMs: 60_000 });
-    const base = `http://127.0.0.1:${opsPort}`;
+    return { socketPath, opsUrl: `http://127.0.0.1:${opsPort}` };
+  }
+
+  it("agent process – attests, serves the Workload API and probes, then stops on SIGTERM", async () => {
+    const { socketPath, opsUrl: base } = await startAgent("probes");
+    const running = agent!;
     expect((await fetch(`${base}/healthz`)).status).toBe(200);
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/meshid_agent_sync_lag_seconds/);
     expect(existsSync(socketPath)).toBe(true);
 
-    const exit = await agent.stop();
+    const exit = await running.stop();
     expect(exit).toEqual({ code: 0, signal: null });
-    expect(agent.output()).toMatch(/agent stopped/);
+    expect(running.output()).toMatch(/agent stopped/);
     expect(existsSync(socketPath)).toBe(false);
   });
 
   it("agent process – gives freed memory back once a minting burst is over", async () => {
-    ca ??= await startMeshidCa();
-    const opsPort = await getFreePort();
-    const configFile = join(dir.path, "agent-release.yaml");
-    await writeFile(
-      configFile,
-      JSON.stringify({
-        trustDomain: ca.trustDomain,
-        caAddress: ca.address,
-        caServerId: ca.serverId,
-        bundleFile: ca.bundleFile,
-        dataDir: join(dir.path, "data-release"),
-        attestation: { type: "join_token", joinToken: await ca.createJoinToken() },
-        workloadApi: { socketPath: join(dir.path, "run-release", "workload.sock") },
-        ops: { listen: `127.0.0.1:${opsPort}` },
-        // No NATS here: the reconcile picks the new entries up.
-        reconcileInterval: "1s",
-        memoryRelease: { afterMinted: 20, quiet: "100ms" },
-        logLevel: "debug",
-      }),
-    );
-    agent = await spawnManaged(process.execPath, [AGENT_MAIN, "--config", configFile], {
-      name: "meshid-agent",
-      env: cleanEnv(),
+    const { opsUrl } = await startAgent("release", {
+      // No NATS here: the reconcile picks the new entries up.
+      reconcileInterval: "1s",
+      memoryRelease: { afterMinted: 20, quiet: "100ms" },
+      logLevel: "debug",
     });
-    await agent.waitForOutput(/agent serving the Workload API/, { timeoutMs: 60_000 });
-    const agentId = /"agentId":"(spiffe:\/\/[^"]+)"/.exec(agent.output())?.[1];
+    const running = agent!;
+    const c = ca!;
+    const agentId = /"agentId":"(spiffe:\/\/[^"]+)"/.exec(running.output())?.[1];
     expect(agentId).toBeDefined();
-    const metricsUrl = `http://127.0.0.1:${opsPort}/metrics`;
+    const metricsUrl = `${opsUrl}/metrics`;
     expect(await (await fetch(metricsUrl)).text()).not.toMatch(/meshid_agent_memory_releases/);
 
-    const created = await ca.admin().entries.batchCreateEntry({
+    const created = await c.admin().entries.batchCreateEntry({
       entries: Array.from({ length: 50 }, (_, i) => ({
-        spiffeId: { trustDomain: ca!.trustDomain, path: `/memory/${i}` },
-        parentId: { trustDomain: ca!.trustDomain, path: new URL(agentId!).pathname },
+        spiffeId: { trustDomain: c.trustDomain, path: `/memory/${i}` },
+        parentId: { trustDomain: c.trustDomain, path: new URL(agentId!).pathname },
         // A uid no process here runs as: minted and cached, never served.
         selectors: [{ type: "unix", value: "uid:2147483646" }],
         x509SvidTtlSeconds: 0,
@@ -134,7 +130,7 @@ describe("agent process", () => {
     });
     expect(created.results.every((r) => r.status?.code === 0)).toBe(true);
 
-    const release = await agent.waitForOutput(
+    const release = await running.waitForOutput(
       /"minted":(\d+)[^\n]*memory given back after minting/,
       {
         timeoutMs: 30_000,
@@ -146,6 +142,6 @@ describe("agent process", () => {
     expect(metrics).toMatch(/meshid_agent_memory_released_bytes_total(\{[^}]*\})? \d/);
     expect(metrics).toMatch(/meshid_agent_svids_cached(\{[^}]*\})? 50\b/);
 
-    expect(await agent.stop()).toEqual({ code: 0, signal: null });
+    expect(await running.stop()).toEqual({ code: 0, signal: null });
   });
 });
