@@ -3,6 +3,7 @@ import {
   formatListenAddress,
   listenAddressSchema,
   logLevelSchema,
+  opsSchema,
   parseListenAddress,
   pathSchema,
 } from "./common-schemas";
@@ -34,6 +35,18 @@ describe("common schemas", () => {
   it("listen address – .default takes the string form", () => {
     const schema = z.object({ listen: listenAddressSchema().default("127.0.0.1:9090") });
     expect(schema.parse({})).toEqual({ listen: { host: "127.0.0.1", port: 9090 } });
+  });
+
+  it("ops – listen defaults when the section or the key is left out; unknown keys refused", () => {
+    const schema = z.object({ ops: opsSchema("0.0.0.0:9091") }).strict();
+    const port9091 = { ops: { listen: { host: "0.0.0.0", port: 9091 } } };
+    expect(schema.parse({})).toEqual(port9091);
+    expect(schema.parse({ ops: {} })).toEqual(port9091);
+    expect(schema.parse({ ops: { listen: "127.0.0.1:0" } })).toEqual({
+      ops: { listen: { host: "127.0.0.1", port: 0 } },
+    });
+    expect(schema.safeParse({ ops: { listen: "nope" } }).success).toBe(false);
+    expect(schema.safeParse({ ops: { port: 1 } }).success).toBe(false);
   });
 
   it("path – requires an absolute path", () => {

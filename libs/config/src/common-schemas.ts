@@ -70,6 +70,17 @@ export function listenAddressSchema(): ListenAddressSchema {
   return withInputDefault(schema);
 }
 
+/**
+ * The `ops` section of every service: `listen`, the address of its ops server (`/healthz`,
+ * `/readyz`, `/metrics`), `defaultListen` when not set; the section itself may be left out.
+ */
+export function opsSchema(defaultListen: string) {
+  return z
+    .object({ listen: listenAddressSchema().default(defaultListen) })
+    .strict()
+    .prefault({});
+}
+
 /** Zod schema for an absolute filesystem path (no NUL bytes). */
 export const pathSchema = z
   .string()

@@ -17,6 +17,7 @@ export {
   LOG_LEVELS,
   formatListenAddress,
   listenAddressSchema,
+  opsSchema,
   logLevelSchema,
   parseListenAddress,
   pathSchema,

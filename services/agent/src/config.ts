@@ -1,9 +1,9 @@
 // The agent's configuration: one zod schema, loaded from env + optional YAML by @meshid/config.
 import {
   durationSchema,
-  listenAddressSchema,
   loadConfig,
   logLevelSchema,
+  opsSchema,
   pathSchema,
   type ListenAddress,
   type LogLevel,
@@ -125,10 +125,7 @@ export const agentConfigSchema = z
       .strict()
       .prefault({}),
     procRoot: pathSchema.default(DEFAULT_PROC_ROOT),
-    ops: z
-      .object({ listen: listenAddressSchema().default(DEFAULT_OPS_LISTEN) })
-      .strict()
-      .prefault({}),
+    ops: opsSchema(DEFAULT_OPS_LISTEN),
     logLevel: logLevelSchema.default("info"),
   })
   .strict()

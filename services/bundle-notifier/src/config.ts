@@ -2,9 +2,9 @@
 // @meshid/config (MESHID_BUNDLE_NOTIFIER_*).
 import {
   durationSchema,
-  listenAddressSchema,
   loadConfig,
   logLevelSchema,
+  opsSchema,
   pathSchema,
   type ListenAddress,
   type LogLevel,
@@ -107,10 +107,7 @@ export const bundleNotifierConfigSchema = z
     natsUrl: z.string().url().optional(),
     targets: targetsSchema,
     resyncInterval: durationSchema({ min: 1 }).default(DEFAULT_RESYNC_INTERVAL),
-    ops: z
-      .object({ listen: listenAddressSchema().default(DEFAULT_OPS_LISTEN) })
-      .strict()
-      .prefault({}),
+    ops: opsSchema(DEFAULT_OPS_LISTEN),
     logLevel: logLevelSchema.default("info"),
   })
   .strict()

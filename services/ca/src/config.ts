@@ -5,6 +5,7 @@ import {
   listenAddressSchema,
   loadConfig,
   logLevelSchema,
+  opsSchema,
   pathSchema,
   type ListenAddress,
   type LogLevel,
@@ -110,10 +111,7 @@ export const caConfigSchema = z
       .strict()
       .prefault({}),
     natsUrl: z.string().url().optional(),
-    ops: z
-      .object({ listen: listenAddressSchema().default(DEFAULT_OPS_LISTEN) })
-      .strict()
-      .prefault({}),
+    ops: opsSchema(DEFAULT_OPS_LISTEN),
     logLevel: logLevelSchema.default("info"),
   })
   .strict()

@@ -8,9 +8,9 @@ import {
 import { loadCaConfig, type LoadedCaConfig } from "@meshid/ca/dist/config";
 import {
   ConfigError,
-  listenAddressSchema,
   loadConfig,
   logLevelSchema,
+  opsSchema,
   pathSchema,
   type ConfigProblem,
   type ListenAddress,
@@ -50,10 +50,7 @@ export const controlPlaneConfigSchema = z
     registrar: hostedSchema.optional(),
     bundleNotifier: hostedSchema.optional(),
     proxyConfig: hostedSchema.optional(),
-    ops: z
-      .object({ listen: listenAddressSchema().default(DEFAULT_OPS_LISTEN) })
-      .strict()
-      .prefault({}),
+    ops: opsSchema(DEFAULT_OPS_LISTEN),
     logLevel: logLevelSchema.default("info"),
   })
   .strict()

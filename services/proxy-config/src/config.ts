@@ -4,6 +4,7 @@ import {
   listenAddressSchema,
   loadConfig,
   logLevelSchema,
+  opsSchema,
   pathSchema,
   type ListenAddress,
   type LogLevel,
@@ -70,10 +71,7 @@ export const proxyConfigConfigSchema = z
       })
       .strict()
       .prefault({}),
-    ops: z
-      .object({ listen: listenAddressSchema().default(DEFAULT_OPS_LISTEN) })
-      .strict()
-      .prefault({}),
+    ops: opsSchema(DEFAULT_OPS_LISTEN),
     logLevel: logLevelSchema.default("info"),
   })
   .strict()

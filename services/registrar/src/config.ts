@@ -1,9 +1,9 @@
 // The registrar's configuration: one zod schema, loaded from env + optional YAML by @meshid/config.
 import {
   durationSchema,
-  listenAddressSchema,
   loadConfig,
   logLevelSchema,
+  opsSchema,
   pathSchema,
   type ListenAddress,
   type LogLevel,
@@ -105,10 +105,7 @@ export const registrarConfigSchema = z
       .strict()
       .prefault({}),
     batchSize: z.number().int().min(1).max(MAX_BATCH_SIZE).default(DEFAULT_BATCH_SIZE),
-    ops: z
-      .object({ listen: listenAddressSchema().default(DEFAULT_OPS_LISTEN) })
-      .strict()
-      .prefault({}),
+    ops: opsSchema(DEFAULT_OPS_LISTEN),
     logLevel: logLevelSchema.default("info"),
   })
   .strict()

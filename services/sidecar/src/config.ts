@@ -4,9 +4,9 @@
 import {
   ConfigError,
   durationSchema,
-  listenAddressSchema,
   loadConfig,
   logLevelSchema,
+  opsSchema,
   pathSchema,
   type ConfigProblem,
   type ListenAddress,
@@ -114,10 +114,7 @@ export const sidecarConfigSchema = z
       })
       .strict()
       .prefault({}),
-    ops: z
-      .object({ listen: listenAddressSchema().default(DEFAULT_OPS_LISTEN) })
-      .strict()
-      .prefault({}),
+    ops: opsSchema(DEFAULT_OPS_LISTEN),
     logLevel: logLevelSchema.default("info"),
   })
   .strict()
