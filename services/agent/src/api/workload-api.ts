@@ -184,7 +184,9 @@ export function createX509SvidResponseCache(
   };
   return (identity) => {
     let key = "";
-    for (const svid of identity.svids) key += `${svid.entryId}/${svid.serialHex};`;
+    // Entry IDs only: `same` tells a rotated record or another bundle apart (the entry is
+    // then built afresh and replaces the stale one).
+    for (const svid of identity.svids) key += `${svid.entryId};`;
     const hit = cache.get(key);
     if (hit !== undefined) {
       drop(key, hit);

@@ -1,4 +1,7 @@
+import { MeshidError } from "@meshid/errors";
 import { joinFlat } from "./intern";
+import { loadKey, storeKey, type KeyForm } from "./key-form";
+import { readLeafLayout, readLeafSerialHex } from "./leaf-fields";
 import type { CachedSvid } from "./types";
 
 const NO_INTERMEDIATES: readonly Uint8Array[] = Object.freeze([]);
@@ -18,7 +21,7 @@ function latin1(bytes: Uint8Array | undefined): string {
 /** Fields of a {@link CachedSvidRecord}: a CachedSvid with its times in epoch milliseconds. */
 export interface CachedSvidRecordInit extends Omit<
   CachedSvid,
-  "notBefore" | "notAfter" | "rotateAt"
+  "notBefore" | "notAfter" | "rotateAt" | "serialHex"
 > {
   readonly notBeforeMs: number;
   readonly notAfterMs: number;
@@ -38,19 +41,22 @@ export interface CachedSvidRecordInit extends Omit<
  * no ArrayBuffer, backing store and malloc block per SVID, and the garbage collector compacts
  * it, where malloc'd blocks of long-lived SVIDs kept the allocator's free pages from being
  * returned); `certChainDer` / `privateKeyPkcs8Der` are fresh Buffers built on access (the
- * Workload API copies them into its response anyway). The intermediates are kept as given
+ * Workload API copies them into its response anyway). Of an EC key only the private scalar is
+ * kept (see `key-form.ts`: the rest is its curve's fixed bytes and the leaf's public point),
+ * and the serial number is read from the leaf on access. The intermediates are kept as given
  * (pass one shared array for SVIDs of the same authority).
  */
 export class CachedSvidRecord implements CachedSvid {
   readonly entryId: string;
   readonly spiffeId: string;
   readonly hint: string;
-  /** The leaf DER followed by the PKCS#8 DER key, one character per byte. */
+  /** The leaf DER followed by the stored key (scalar or whole PKCS#8), one character per byte. */
   private readonly leafAndKey: string;
   private readonly leafLength: number;
+  /** How the key is stored (undefined: whole). */
+  private readonly keyForm: KeyForm | undefined;
   /** Certificates after the leaf (shared between SVIDs of one authority when possible). */
   private readonly intermediates: readonly Uint8Array[];
-  readonly serialHex: string;
   readonly authorityId: string;
   readonly entryRevision: number;
   /**
@@ -64,17 +70,25 @@ export class CachedSvidRecord implements CachedSvid {
   /** rotateAt − notBefore, in ms. */
   private readonly rotateAfterMs: number;
 
+  /**
+   * @throws MeshidError invalid_argument `agent.svid.malformed` when the chain has no leaf or
+   *   the leaf's DER is malformed up to its public key.
+   */
   constructor(init: CachedSvidRecordInit) {
     this.entryId = init.entryId;
     this.spiffeId = init.spiffeId;
     this.hint = init.hint;
     const [leaf, ...rest] = init.certChainDer;
-    const key = init.privateKeyPkcs8Der;
-    this.leafLength = leaf?.byteLength ?? 0;
-    this.leafAndKey = joinFlat(latin1(leaf), latin1(key));
+    if (leaf === undefined) {
+      throw new MeshidError("invalid_argument", "agent.svid.malformed", "empty certificate chain");
+    }
+    const layout = readLeafLayout(leaf);
+    const key = storeKey(init.privateKeyPkcs8Der, leaf, layout.publicKeyStart, layout.publicKeyEnd);
+    this.leafLength = leaf.byteLength;
+    this.leafAndKey = joinFlat(latin1(leaf), key.bytes);
+    this.keyForm = key.form;
     this.intermediates =
       init.intermediates ?? (rest.length === 0 ? NO_INTERMEDIATES : Object.freeze(rest));
-    this.serialHex = init.serialHex;
     this.authorityId = init.authorityId;
     this.entryRevision = init.entryRevision;
     // Sub-second notBefore (certificates have second precision) moves into the offsets.
@@ -99,18 +113,28 @@ export class CachedSvidRecord implements CachedSvid {
     return this.notBeforeMs + this.rotateAfterMs;
   }
 
-  /** Leaf first, then the intermediates (fresh array and leaf copy on each access). */
-  get certChainDer(): readonly Uint8Array[] {
-    if (this.leafLength === 0) return this.intermediates;
-    return [
-      Buffer.from(this.leafAndKey.slice(0, this.leafLength), "latin1"),
-      ...this.intermediates,
-    ];
+  /** The leaf DER (a fresh buffer). */
+  private leaf(): Buffer {
+    return Buffer.from(this.leafAndKey.slice(0, this.leafLength), "latin1");
   }
 
-  /** PKCS#8 DER (a fresh copy on each access). */
+  /** Leaf first, then the intermediates (fresh array and leaf copy on each access). */
+  get certChainDer(): readonly Uint8Array[] {
+    return [this.leaf(), ...this.intermediates];
+  }
+
+  /** PKCS#8 DER (a fresh copy on each access, byte for byte the key given). */
   get privateKeyPkcs8Der(): Uint8Array {
-    return Buffer.from(this.leafAndKey.slice(this.leafLength), "latin1");
+    const bytes = this.leafAndKey.slice(this.leafLength);
+    if (this.keyForm === undefined) return Buffer.from(bytes, "latin1");
+    const leaf = this.leaf();
+    const { publicKeyStart, publicKeyEnd } = readLeafLayout(leaf);
+    return loadKey({ bytes, form: this.keyForm }, leaf, publicKeyStart, publicKeyEnd);
+  }
+
+  /** The leaf's serial number, lowercase hex without sign octets (read on each access). */
+  get serialHex(): string {
+    return readLeafSerialHex(this.leaf());
   }
 
   /** Start of validity of the leaf. */

@@ -1,4 +1,4 @@
-// The three things the SVID cache needs from a freshly signed leaf, read in one walk of its DER
+// What the SVID cache needs from a freshly signed leaf, read in one walk of its DER
 // with no intermediate objects: @meshid/pki's readCertificateInfo builds a child list per
 // constructed field, copies, Dates and regex matches (≈ 9 KB of garbage per leaf, most of a
 // minting burst's young-generation traffic after the CSRs).
@@ -19,6 +19,7 @@ const TAG_INTEGER: number = 0x02;
 const TAG_OID: number = 0x06;
 const TAG_OCTET_STRING: number = 0x04;
 const TAG_BOOLEAN: number = 0x01;
+const TAG_BIT_STRING: number = 0x03;
 const TAG_UTC_TIME: number = 0x17;
 const TAG_GENERALIZED_TIME: number = 0x18;
 const TAG_VERSION: number = 0xa0;
@@ -35,7 +36,7 @@ function malformed(message: string): MeshidError {
  * A DER cursor over one buffer: `read()` parses the TLV at `offset` and leaves its tag and
  * content bounds in fields (no object per TLV).
  */
-class DerCursor {
+export class DerCursor {
   tag = 0;
   start = 0;
   end = 0;
@@ -130,6 +131,69 @@ function keyIdHex(der: Uint8Array, start: number, end: number): string {
 }
 
 /**
+ * Reads the certificate and TBSCertificate headers and the version, and leaves `c` on the
+ * serialNumber INTEGER (its content is `c.start`..`c.end`). Returns the end of the
+ * TBSCertificate.
+ */
+function readToSerial(c: DerCursor, certDer: Uint8Array): number {
+  const certEnd = c.expect(TAG_SEQUENCE, 0, certDer.length, "");
+  if (certEnd !== certDer.length) throw malformed("trailing bytes after the certificate");
+  const tbsEnd = c.expect(TAG_SEQUENCE, c.start, certEnd, "TBSCertificate");
+  const offset = c.read(c.start, tbsEnd);
+  if (c.tag === TAG_VERSION) c.read(offset, tbsEnd);
+  if (c.tag !== TAG_INTEGER) throw malformed("certificate has no serial number");
+  return tbsEnd;
+}
+
+/** Where a leaf's serial number and public key sit in its DER (byte offsets, end excluded). */
+export interface LeafLayout {
+  /** The serialNumber INTEGER's content (a leading 0x00 sign octet included, if any). */
+  readonly serialStart: number;
+  readonly serialEnd: number;
+  /** The subjectPublicKey BIT STRING's bits, after its unused-bits octet (an EC point). */
+  readonly publicKeyStart: number;
+  readonly publicKeyEnd: number;
+}
+
+/**
+ * Finds the serial number and the subject public key of a certificate in its DER.
+ *
+ * @throws MeshidError invalid_argument `agent.svid.malformed` when the DER is malformed up to
+ *   the subjectPublicKeyInfo.
+ */
+export function readLeafLayout(certDer: Uint8Array): LeafLayout {
+  const c = new DerCursor(certDer);
+  const tbsEnd = readToSerial(c, certDer);
+  const serialStart = c.start;
+  const serialEnd = c.end;
+  let offset = c.expect(TAG_SEQUENCE, serialEnd, tbsEnd, "signature algorithm");
+  offset = c.expect(TAG_SEQUENCE, offset, tbsEnd, "issuer");
+  offset = c.expect(TAG_SEQUENCE, offset, tbsEnd, "validity");
+  offset = c.expect(TAG_SEQUENCE, offset, tbsEnd, "subject");
+  const spkiEnd = c.expect(TAG_SEQUENCE, offset, tbsEnd, "subjectPublicKeyInfo");
+  const afterAlgorithm = c.expect(TAG_SEQUENCE, c.start, spkiEnd, "key algorithm");
+  c.expect(TAG_BIT_STRING, afterAlgorithm, spkiEnd, "subjectPublicKey");
+  if (c.end === c.start || certDer[c.start] !== 0) {
+    throw malformed("certificate subjectPublicKey has unused bits");
+  }
+  return { serialStart, serialEnd, publicKeyStart: c.start + 1, publicKeyEnd: c.end };
+}
+
+/**
+ * The serial number of a certificate as lowercase hex, without sign octets (as the CA reports
+ * it: `0a1b…`, never empty).
+ *
+ * @throws MeshidError invalid_argument `agent.svid.malformed` (see {@link readLeafLayout}).
+ */
+export function readLeafSerialHex(certDer: Uint8Array): string {
+  const c = new DerCursor(certDer);
+  readToSerial(c, certDer);
+  let start = c.start;
+  while (start < c.end - 1 && certDer[start] === 0) start++;
+  return Buffer.from(certDer.buffer, certDer.byteOffset + start, c.end - start).toString("hex");
+}
+
+/**
  * Reads notBefore, notAfter and the authority key identifier of a leaf certificate in one walk
  * of its DER (nothing else is parsed or checked). The hex of the identifier is shared between
  * consecutive leaves of one authority.
@@ -140,14 +204,8 @@ function keyIdHex(der: Uint8Array, start: number, end: number): string {
  */
 export function readLeafFields(certDer: Uint8Array): LeafFields {
   const c = new DerCursor(certDer);
-  const certEnd = c.expect(TAG_SEQUENCE, 0, certDer.length, "");
-  if (certEnd !== certDer.length) throw malformed("trailing bytes after the certificate");
-  const tbsEnd = c.expect(TAG_SEQUENCE, c.start, certEnd, "TBSCertificate");
-  let offset = c.start;
-  offset = c.read(offset, tbsEnd);
-  if (c.tag === TAG_VERSION) offset = c.read(offset, tbsEnd);
-  if (c.tag !== TAG_INTEGER) throw malformed("certificate has no serial number");
-  offset = c.expect(TAG_SEQUENCE, offset, tbsEnd, "signature algorithm");
+  const tbsEnd = readToSerial(c, certDer);
+  let offset = c.expect(TAG_SEQUENCE, c.end, tbsEnd, "signature algorithm");
   offset = c.expect(TAG_SEQUENCE, offset, tbsEnd, "issuer");
   const validityEnd = c.expect(TAG_SEQUENCE, offset, tbsEnd, "validity");
   offset = validityEnd;

@@ -555,7 +555,6 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
           certChainDer: [leaf],
           intermediates: internChainTail(result.certChainDer),
           privateKeyPkcs8Der: keys[i] as Uint8Array,
-          serialHex: result.serialHex.toLowerCase(),
           notBeforeMs: fields.notBeforeMs,
           notAfterMs: fields.notAfterMs,
           rotateAtMs: computeRotateAt({
