@@ -18,6 +18,15 @@ function latin1(bytes: Uint8Array | undefined): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
 }
 
+/**
+ * `n` as a 32-bit integer when it is one, which V8 stores in the object itself: the same value
+ * computed in floating point (a difference of epoch milliseconds, a Math.floor) may otherwise
+ * be stored as a 16-byte heap number (seen in heap snapshots: two per cached SVID).
+ */
+function smallInteger(n: number): number {
+  return n === (n | 0) ? n | 0 : n;
+}
+
 /** Fields of a {@link CachedSvidRecord}: a CachedSvid with its times in epoch milliseconds. */
 export interface CachedSvidRecordInit extends Omit<
   CachedSvid,
@@ -92,10 +101,10 @@ export class CachedSvidRecord implements CachedSvid {
     this.authorityId = init.authorityId;
     this.entryRevision = init.entryRevision;
     // Sub-second notBefore (certificates have second precision) moves into the offsets.
-    this.notBeforeSeconds = Math.floor((init.notBeforeMs - TIME_BASE_MS) / 1000);
+    this.notBeforeSeconds = smallInteger(Math.floor((init.notBeforeMs - TIME_BASE_MS) / 1000));
     const notBeforeMs = TIME_BASE_MS + this.notBeforeSeconds * 1000;
-    this.lifetimeMs = init.notAfterMs - notBeforeMs;
-    this.rotateAfterMs = init.rotateAtMs - notBeforeMs;
+    this.lifetimeMs = smallInteger(init.notAfterMs - notBeforeMs);
+    this.rotateAfterMs = smallInteger(init.rotateAtMs - notBeforeMs);
   }
 
   /** notBefore in epoch ms. */
