@@ -460,7 +460,7 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
       });
   }
 
-  function publishRotated(svid: CachedSvidRecord): void {
+  function publishRotated(svid: CachedSvidRecord, serialHex: string): void {
     const failed = (err: unknown): void => {
       logger.warn(
         { [LogKeys.entryId]: svid.entryId, [LogKeys.err]: errorFields(err) },
@@ -472,7 +472,7 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
       void deps.events
         .publish("svid.rotated", {
           spiffeId: { trustDomain: id.trustDomain.name, path: id.path },
-          serial: svid.serialHex,
+          serial: serialHex,
           expiresAt: svid.notAfter,
           entryId: svid.entryId,
           agentId: deps.agentId,
@@ -570,16 +570,18 @@ export function createSvidCache(deps: SvidCacheDeps): SvidCache {
         state.retryAtMs = 0;
         setSvid(state, svid);
         minted++;
+        // Read from the leaf once for the log line and the event.
+        const serialHex = svid.serialHex;
         logger.debug(
           {
             [LogKeys.entryId]: svid.entryId,
             [LogKeys.spiffeId]: svid.spiffeId,
-            [LogKeys.serialNumber]: svid.serialHex,
+            [LogKeys.serialNumber]: serialHex,
             [LogKeys.notAfter]: svid.notAfter.toISOString(),
           },
           "SVID cached",
         );
-        publishRotated(svid);
+        publishRotated(svid, serialHex);
       } catch (err) {
         scheduleRetry(state, nowMs);
         logger.error(
