@@ -1,4 +1,5 @@
 export {
+  collectGarbage,
   memoryReleaseSupport,
   releaseFreedMemory,
   type MemoryReleaseResult,

@@ -86,6 +86,16 @@ function fullGc(): (() => void) | null {
   return gcFunction;
 }
 
+/**
+ * Runs a full garbage collection now (blocking), when this process can: see
+ * {@link releaseFreedMemory} for giving the memory back as well. Returns whether one ran.
+ */
+export function collectGarbage(): boolean {
+  const gc = fullGc();
+  gc?.();
+  return gc !== null;
+}
+
 /** What {@link releaseFreedMemory} can do in this process. */
 export function memoryReleaseSupport(): MemoryReleaseSupport {
   const loaded = loadAddon();
