@@ -7,7 +7,9 @@ import { existsSync, readFileSync } from "node:fs";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { loadavg } from "node:os";
 import { join } from "node:path";
+import { PerformanceObserver } from "node:perf_hooks";
 import { createGrpcChannel, createGrpcClient } from "@meshid/grpc-kit";
+import { collectGarbage } from "@meshid/memory";
 import { spiffeWorkload } from "@meshid/proto";
 import {
   createTempDir,
@@ -388,10 +390,14 @@ async function pacedFirstResponses(
   agentPid: number,
   count: number,
   spanMs: number,
-): Promise<{ latenciesMs: number[]; agentCpuMs: number }> {
+): Promise<{ latenciesMs: number[]; agentCpuMs: number; clientGcPauseMs: number }> {
   const channels = Array.from({ length: count }, () =>
     createGrpcChannel({ target: `unix://${socketPath}` }),
   );
+  let clientGcPauseMs = 0;
+  const gcObserver = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) clientGcPauseMs += entry.duration;
+  });
   // One controller per stream: one signal shared by 200 calls trips the max-listeners warning.
   const aborts = channels.map(() => new AbortController());
   try {
@@ -418,6 +424,12 @@ async function pacedFirstResponses(
         })();
       }),
     );
+    // The 200 workloads share this process, so its garbage collections would stall every call
+    // in flight (8–11 ms scavenges were seen, with no agent GC over 3 ms): the window starts on
+    // a collected heap, and the pauses left inside it are reported.
+    collectGarbage();
+    clientGcPauseMs = 0;
+    gcObserver.observe({ entryTypes: ["gc"] });
     const arrivals = poissonArrivals(count, spanMs, seededRandom(4242));
     const agentCpuBefore = processCpuSeconds(agentPid);
     const start = performance.now();
@@ -444,8 +456,11 @@ async function pacedFirstResponses(
     }
     const latenciesMs = await Promise.all(calls);
     const agentCpuMs = (processCpuSeconds(agentPid) - agentCpuBefore) * 1000;
-    return { latenciesMs, agentCpuMs };
+    // GC entries are delivered asynchronously: take the ones of the window before stopping.
+    for (const entry of gcObserver.takeRecords()) clientGcPauseMs += entry.duration;
+    return { latenciesMs, agentCpuMs, clientGcPauseMs };
   } finally {
+    gcObserver.disconnect();
     for (const a of aborts) a.abort();
     for (const c of channels) c.close();
   }
@@ -644,7 +659,9 @@ async function runAgentBenchmark(ctx: BenchmarkContext) {
         `${round(percentile(cold.latenciesMs, 99), 1)} ms cold; ` +
         `${concurrent} open streams, then ${concurrent} paced calls`,
     );
+    const releasesBeforePaced = await memoryReleases(opsUrl);
     const paced = await pacedFirstResponses(socketPath, agent.pid, concurrent, PACED_SPAN_MS);
+    const releasesDuringPaced = (await memoryReleases(opsUrl)) - releasesBeforePaced;
     ctx.progress(
       `paced first response p50 ${round(percentile(paced.latenciesMs, 50), 1)} ms, ` +
         `p99 ${round(percentile(paced.latenciesMs, 99), 1)} ms`,
@@ -661,6 +678,8 @@ async function runAgentBenchmark(ctx: BenchmarkContext) {
       firstResponseP99Ms: round(percentile(paced.latenciesMs, 99), 1),
       firstResponseMaxMs: round(Math.max(...paced.latenciesMs), 1),
       firstResponsePacedAgentCpuMsPerCall: round(paced.agentCpuMs / concurrent, 2),
+      firstResponsePacedMemoryReleases: releasesDuringPaced,
+      firstResponsePacedClientGcMs: round(paced.clientGcPauseMs, 1),
       firstResponseBurstP50Ms: round(percentile(warm.latenciesMs, 50), 1),
       firstResponseBurstP99Ms: round(percentile(warm.latenciesMs, 99), 1),
       firstResponseAgentCpuMsPerCall: round(agentCpuMs / concurrent, 2),
