@@ -2,6 +2,7 @@ import { MeshidError } from "@meshid/errors";
 import { joinFlat } from "./intern";
 import { loadKey, storeKey, type KeyForm } from "./key-form";
 import { readLeafLayout, readLeafSerialHex } from "./leaf-fields";
+import { loadLeaf, storeLeaf, type LeafForm } from "./leaf-form";
 import type { CachedSvid } from "./types";
 
 const NO_INTERMEDIATES: readonly Uint8Array[] = Object.freeze([]);
@@ -11,12 +12,6 @@ const NO_INTERMEDIATES: readonly Uint8Array[] = Object.freeze([]);
  * below 2^30 (V8's small-integer range) until 2054. Times outside still work (heap numbers).
  */
 export const TIME_BASE_MS = Date.UTC(2020, 0, 1);
-
-/** The bytes as a string of one Latin-1 character each (V8 stores it one byte per character). */
-function latin1(bytes: Uint8Array | undefined): string {
-  if (bytes === undefined) return "";
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("latin1");
-}
 
 /**
  * `n` as a 32-bit integer when it is one, which V8 stores in the object itself: the same value
@@ -50,18 +45,24 @@ export interface CachedSvidRecordInit extends Omit<
  * no ArrayBuffer, backing store and malloc block per SVID, and the garbage collector compacts
  * it, where malloc'd blocks of long-lived SVIDs kept the allocator's free pages from being
  * returned); `certChainDer` / `privateKeyPkcs8Der` are fresh Buffers built on access (the
- * Workload API copies them into its response anyway). Of an EC key only the private scalar is
- * kept (see `key-form.ts`: the rest is its curve's fixed bytes and the leaf's public point),
- * and the serial number is read from the leaf on access. The intermediates are kept as given
+ * Workload API copies them into its response anyway). Of the leaf only the TLVs of its own
+ * are kept (see `leaf-form.ts`: the rest is shared by the leaves of its authority), of an EC
+ * key only the private scalar (see `key-form.ts`: the rest is its curve's fixed bytes and the
+ * leaf's public point), and the serial number is read from the leaf on access. The intermediates are kept as given
  * (pass one shared array for SVIDs of the same authority).
  */
 export class CachedSvidRecord implements CachedSvid {
   readonly entryId: string;
   readonly spiffeId: string;
   readonly hint: string;
-  /** The leaf DER followed by the stored key (scalar or whole PKCS#8), one character per byte. */
+  /**
+   * The stored leaf (its own TLVs, or its whole DER) followed by the stored key (scalar or whole
+   * PKCS#8), one character per byte.
+   */
   private readonly leafAndKey: string;
   private readonly leafLength: number;
+  /** What the leaf shares with the other leaves of its authority (undefined: stored whole). */
+  private readonly leafForm: LeafForm | undefined;
   /** How the key is stored (undefined: whole). */
   private readonly keyForm: KeyForm | undefined;
   /** Certificates after the leaf (shared between SVIDs of one authority when possible). */
@@ -93,8 +94,10 @@ export class CachedSvidRecord implements CachedSvid {
     }
     const layout = readLeafLayout(leaf);
     const key = storeKey(init.privateKeyPkcs8Der, leaf, layout.publicKeyStart, layout.publicKeyEnd);
-    this.leafLength = leaf.byteLength;
-    this.leafAndKey = joinFlat(latin1(leaf), key.bytes);
+    const storedLeaf = storeLeaf(leaf);
+    this.leafLength = storedLeaf.bytes.length;
+    this.leafForm = storedLeaf.form;
+    this.leafAndKey = joinFlat(storedLeaf.bytes, key.bytes);
     this.keyForm = key.form;
     this.intermediates =
       init.intermediates ?? (rest.length === 0 ? NO_INTERMEDIATES : Object.freeze(rest));
@@ -124,7 +127,7 @@ export class CachedSvidRecord implements CachedSvid {
 
   /** The leaf DER (a fresh buffer). */
   private leaf(): Buffer {
-    return Buffer.from(this.leafAndKey.slice(0, this.leafLength), "latin1");
+    return loadLeaf({ bytes: this.leafAndKey.slice(0, this.leafLength), form: this.leafForm });
   }
 
   /** Leaf first, then the intermediates (fresh array and leaf copy on each access). */
