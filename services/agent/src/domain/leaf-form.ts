@@ -146,7 +146,8 @@ function split(der: Uint8Array): { form: LeafForm; own: string } {
 export function loadLeaf({ bytes, form }: StoredLeaf): Buffer {
   if (form === undefined) return Buffer.from(bytes, "latin1");
   let at = 0;
-  const fill = (tokens: readonly Token[], extensions: string): string => {
+  /** The tokens with each OWN replaced by the next stored TLV (markers are sliced out first). */
+  const fill = (tokens: readonly Token[]): string => {
     let out = "";
     for (const t of tokens) {
       if (typeof t === "string") {
@@ -155,25 +156,23 @@ export function loadLeaf({ bytes, form }: StoredLeaf): Buffer {
         const length = tlvLengthAt(bytes, at);
         out += bytes.slice(at, at + length);
         at += length;
-      } else {
-        out += extensions;
       }
     }
     return out;
   };
-  // The extensions come after the TBSCertificate's own fields in the stored bytes, so the
-  // TBSCertificate is filled in two steps: up to the extensions, then with them.
+  // The stored TLVs are in DER order, so the TBSCertificate is filled up to the extensions,
+  // then the extensions (whose two headers are computed), then the rest.
   const marker = form.tbs.indexOf(EXTENSIONS);
-  const before = fill(marker < 0 ? form.tbs : form.tbs.slice(0, marker), "");
+  const before = fill(marker < 0 ? form.tbs : form.tbs.slice(0, marker));
   let extensionsBlock = "";
   if (marker >= 0) {
-    const list = fill(form.extensions, "");
+    const list = fill(form.extensions);
     const sequence = header(TAG_SEQUENCE, list.length) + list;
     extensionsBlock = header(TAG_EXTENSIONS, sequence.length) + sequence;
   }
-  const after = marker < 0 ? "" : fill(form.tbs.slice(marker + 1), "");
+  const after = marker < 0 ? "" : fill(form.tbs.slice(marker + 1));
   const tbsContent = before + extensionsBlock + after;
-  const certContent = header(TAG_SEQUENCE, tbsContent.length) + tbsContent + fill(form.tail, "");
+  const certContent = header(TAG_SEQUENCE, tbsContent.length) + tbsContent + fill(form.tail);
   return Buffer.from(header(TAG_SEQUENCE, certContent.length) + certContent, "latin1");
 }
 
