@@ -13,7 +13,6 @@ import {
   type Client,
 } from "nice-grpc";
 import { stringify } from "yaml";
-import { getFreePort } from "./ports";
 import { SERVICE_NODE_FLAGS } from "./service-node-flags";
 import { spawnManaged, type ManagedProcess, type ProcessExit } from "./process";
 import { createTempDir, type TempDir } from "./temp-dir";
@@ -140,8 +139,9 @@ export function openCaAdmin(socketPath: string): MeshidCaAdminClients {
 }
 
 /**
- * Starts the built CA (`services/ca/dist/main.js`) with a YAML config in `workDir`: gRPC on
- * `127.0.0.1:<free port>`, ops on a random port, SQLite and keys in `<workDir>/data`. Resolves
+ * Starts the built CA (`services/ca/dist/main.js`) with a YAML config in `workDir`: gRPC on a
+ * `127.0.0.1` port it binds itself (read from its log, kept for restarts), ops on a random
+ * port, SQLite and keys in `<workDir>/data`. Resolves
  * once it logged "ca listening" and its bundle was written to `<workDir>/bundle.pem`.
  *
  * @throws MeshidError `testkit.ca.not_built` when the CA is not built; the process's error
@@ -152,14 +152,16 @@ export async function startMeshidCa(params: StartMeshidCaParams = {}): Promise<M
   let temp: TempDir | undefined;
   const workDir = params.workDir ?? (temp = await createTempDir("meshid-ca-")).path;
   const trustDomain = params.trustDomain ?? "example.org";
-  const port = await getFreePort();
+  // The first start binds port 0 and reads the port from the CA's log (a port picked free up
+  // front can be taken by another process before the CA binds it); restarts reuse it.
+  let port = 0;
   const dataDir = join(workDir, "data");
   const adminSocketPath = join(dataDir, "admin", "admin.sock");
   const configFile = join(workDir, "ca.yaml");
   const bundleFile = join(workDir, "bundle.pem");
   const config: Record<string, unknown> = {
     trustDomain,
-    listen: `127.0.0.1:${port}`,
+    listen: "127.0.0.1:0",
     ops: { listen: "127.0.0.1:0" },
     dataDir,
     adminSocketPath,
@@ -199,9 +201,14 @@ export async function startMeshidCa(params: StartMeshidCaParams = {}): Promise<M
     );
     proc = p;
     try {
-      await p.waitForOutput(/"msg":"ca listening"/, {
+      const listening = await p.waitForOutput(/"port":(\d+)[^\n]*"msg":"ca listening"/, {
         timeoutMs: params.startTimeoutMs ?? DEFAULT_CA_START_TIMEOUT_MS,
       });
+      if (port === 0) {
+        port = Number(listening[1]);
+        config.listen = `127.0.0.1:${port}`;
+        await writeFile(configFile, stringify(config), { mode: 0o600 });
+      }
       await writeFile(bundleFile, await bundlePem(), { mode: 0o644 });
     } catch (err) {
       await p.stop({ signal: "SIGKILL" });
