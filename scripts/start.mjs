@@ -45,7 +45,10 @@ const child = spawn(
     stdio: "inherit",
   },
 );
-// Ctrl-C reaches the whole foreground process group; the mesh stops itself. Forward SIGTERM.
-process.on("SIGINT", () => {});
+// Ctrl-C reaches the whole foreground process group, the mesh included, which stops itself.
+// A SIGINT sent to this process alone (a supervisor, `kill -INT`) must stop it too, so both
+// signals are passed on as SIGTERM. The mesh listens for SIGINT and SIGTERM alike and stops
+// once, so Ctrl-C (its own SIGINT plus the SIGTERM passed on) still stops it cleanly.
+process.on("SIGINT", () => child.kill("SIGTERM"));
 process.on("SIGTERM", () => child.kill("SIGTERM"));
 child.on("exit", (code, signal) => process.exit(code ?? (signal === null ? 1 : 130)));
