@@ -1,4 +1,6 @@
-import { createTestCa } from "@meshid/testkit";
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { createTempDir, createTestCa, requireBinary, runCommand } from "@meshid/testkit";
 import { loadLeaf, storeLeaf } from "./leaf-form";
 
 describe("leaf form", () => {
@@ -24,6 +26,78 @@ describe("leaf form", () => {
     // Per authority, one form for its EC leaves (the SPKI is each leaf's own) and one for its
     // RSA leaves (whose key usage adds keyEncipherment).
     expect([...forms.values()].sort()).toEqual([3, 3, 6, 6]);
+  });
+
+  it("leaf form – leaves that name their workload in the subject still share one form", async () => {
+    const openssl = requireBinary("openssl", "openssl");
+    const dir = await createTempDir("leaf-form-");
+    try {
+      const run = async (args: string[]): Promise<void> => {
+        const r = await runCommand(openssl, args, { cwd: dir.path });
+        expect(r).toMatchObject({ code: 0 });
+      };
+      const ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+      await run([
+        "req",
+        "-x509",
+        ...ec,
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-subj",
+        "/CN=ca",
+        "-days",
+        "1",
+      ]);
+      const stored = [];
+      for (const [i, name] of ["a", "b"].entries()) {
+        await writeFile(
+          join(dir.path, `${name}.ext`),
+          "basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n" +
+            `subjectAltName=URI:spiffe://example.org/${name}\n`,
+        );
+        await run([
+          "req",
+          "-new",
+          ...ec,
+          "-keyout",
+          `${name}.key`,
+          "-out",
+          `${name}.csr`,
+          "-subj",
+          `/O=meshid/CN=${name}`,
+        ]);
+        await run([
+          "x509",
+          "-req",
+          "-in",
+          `${name}.csr`,
+          "-CA",
+          "ca.pem",
+          "-CAkey",
+          "ca.key",
+          "-set_serial",
+          String(1000 + i),
+          "-days",
+          "1",
+          "-extfile",
+          `${name}.ext`,
+          "-outform",
+          "DER",
+          "-out",
+          `${name}.der`,
+        ]);
+        const der = await readFile(join(dir.path, `${name}.der`));
+        const leaf = storeLeaf(der);
+        expect(loadLeaf(leaf).equals(der)).toBe(true);
+        stored.push(leaf);
+      }
+      expect(stored[0]!.form).toBeDefined();
+      expect(stored[0]!.form).toBe(stored[1]!.form);
+    } finally {
+      await dir.cleanup();
+    }
   });
 
   it("leaf form – DER whose lengths would not come back as written, and non-certificates, are kept whole", async () => {

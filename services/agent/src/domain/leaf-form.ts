@@ -1,11 +1,10 @@
 // A cached leaf certificate without the bytes every leaf of its authority repeats. Of a
-// ≈ 490-byte X509-SVID, ≈ 210 bytes are the same in every leaf one authority signs: the
-// version, the signature algorithm (twice), the issuer name, the empty subject and the
-// extensions other than the subject key identifier and the SAN (basic constraints, key usage,
-// extended key usage, authority key identifier). The cache keeps those once per authority (a
-// form) and, per leaf, only its own TLVs, and puts the leaf back together byte for byte (DER's
-// lengths are canonical, and every stored leaf is checked to come back exactly, else it is
-// kept whole).
+// ≈ 490-byte X509-SVID, ≈ 200 bytes are the same in every leaf one authority signs: the
+// version, the signature algorithm (twice), the issuer name and the extensions other than the
+// subject key identifier and the SAN (basic constraints, key usage, extended key usage,
+// authority key identifier). The cache keeps those once per authority (a form) and, per leaf,
+// only its own TLVs, and puts the leaf back together byte for byte (DER's lengths are
+// canonical, and every stored leaf is checked to come back exactly, else it is kept whole).
 import { DerCursor } from "./leaf-fields";
 
 /** Marks where a leaf's own TLV goes in a form. */
@@ -40,8 +39,12 @@ const OWN_EXTENSION_OIDS: readonly string[] = [
   "\x55\x1d\x0e", // subjectKeyIdentifier 2.5.29.14
   "\x55\x1d\x11", // subjectAltName 2.5.29.17
 ];
-/** Positions (0-based, after the optional version) of a leaf's own TBSCertificate fields. */
-const OWN_TBS_FIELDS: ReadonlySet<number> = new Set([0, 3, 5]); // serial, validity, SPKI
+/**
+ * Positions (0-based, after the optional version) of a leaf's own TBSCertificate fields:
+ * serial, validity, subject (empty in our SVIDs, but a CA that names each workload there must
+ * not make every leaf a form of its own), SPKI.
+ */
+const OWN_TBS_FIELDS: ReadonlySet<number> = new Set([0, 3, 4, 5]);
 
 /** Distinct forms kept for sharing (a few per authority); more start the table again. */
 const MAX_FORMS = 32;
@@ -177,8 +180,8 @@ export function loadLeaf({ bytes, form }: StoredLeaf): Buffer {
 }
 
 /**
- * Splits `der` into its shared form and its own TLVs (serial, validity, subject public key
- * info, subject key identifier, SAN, signature), when it comes back byte for byte from them;
+ * Splits `der` into its shared form and its own TLVs (serial, validity, subject, subject public
+ * key info, subject key identifier, SAN, signature), when it comes back byte for byte from them;
  * any other leaf is kept whole.
  */
 export function storeLeaf(der: Uint8Array): StoredLeaf {
