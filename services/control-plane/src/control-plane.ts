@@ -12,10 +12,13 @@ import { HOSTED_SERVICES, SERVICE_NAMES, type HostedConfigs, type HostedService 
 /** One hosted service once started. */
 interface Hosted {
   readonly service: HostedService;
-  ready(): boolean;
-  stop(): Promise<void>;
-  /** Resolves if the service ends by itself. */
-  done?(): Promise<unknown>;
+  /** The service's own running handle (each start function returns one of this shape). */
+  readonly running: {
+    ready(): boolean;
+    stop(): Promise<void>;
+    /** Resolves if the service ends by itself. */
+    done?(): Promise<unknown>;
+  };
 }
 
 /** The running control plane. */
@@ -62,7 +65,7 @@ export async function startControlPlane(
 
   const stopAll = async (): Promise<void> => {
     for (const hosted of [...started].reverse()) {
-      await hosted.stop().catch((err: unknown) => {
+      await hosted.running.stop().catch((err: unknown) => {
         params.logger.warn(
           { [LogKeys.err]: err, service: SERVICE_NAMES[hosted.service] },
           "stopping a hosted service failed",
@@ -93,7 +96,7 @@ export async function startControlPlane(
         for (const warning of loaded.warnings) logger.warn(warning);
         const ca = await startCaServer({ config: loaded.config, logger, signal });
         listening.ca = { address: ca.tcpAddress, adminSocketPath: ca.adminSocketPath };
-        return { service, ready: () => ca.ready(), stop: () => ca.stop() };
+        return { service, running: ca };
       }
       case "registrar": {
         const config = configs.registrar;
@@ -103,12 +106,7 @@ export async function startControlPlane(
           logger: makeLogger(name, config.logLevel),
           signal,
         });
-        return {
-          service,
-          ready: () => registrar.ready(),
-          stop: () => registrar.stop(),
-          done: () => registrar.done(),
-        };
+        return { service, running: registrar };
       }
       case "bundleNotifier": {
         const config = configs.bundleNotifier;
@@ -118,12 +116,7 @@ export async function startControlPlane(
           logger: makeLogger(name, config.logLevel),
           signal,
         });
-        return {
-          service,
-          ready: () => notifier.ready(),
-          stop: () => notifier.stop(),
-          done: () => notifier.done(),
-        };
+        return { service, running: notifier };
       }
       case "proxyConfig": {
         const config = configs.proxyConfig;
@@ -137,15 +130,15 @@ export async function startControlPlane(
           address: proxyConfig.tcpAddress,
           adminSocketPath: proxyConfig.adminSocketPath,
         };
-        return { service, ready: () => proxyConfig.ready(), stop: () => proxyConfig.stop() };
+        return { service, running: proxyConfig };
       }
     }
   }
 
   const notReady = (): string[] =>
-    started.filter((h) => !h.ready()).map((h) => SERVICE_NAMES[h.service]);
-  const ended = started.flatMap((h) =>
-    h.done === undefined ? [] : [h.done().then(() => SERVICE_NAMES[h.service])],
+    started.filter((h) => !h.running.ready()).map((h) => SERVICE_NAMES[h.service]);
+  const ended = started.flatMap(({ service, running }) =>
+    running.done === undefined ? [] : [running.done().then(() => SERVICE_NAMES[service])],
   );
   return {
     services: started.map((h) => h.service),
