@@ -594,12 +594,21 @@ async function runAgentBenchmark(ctx: BenchmarkContext) {
       return waitForCached(opsUrl, cachedBefore + (pass + 1) * memoryEntries);
     };
     const releasesBefore = await memoryReleases(opsUrl);
-    const mintStart = performance.now();
-    const cachedAfter = await addMemoryEntries(0);
-    const mintSeconds = (performance.now() - mintStart) / 1000;
-    // The agent gives the burst's freed memory back once minting has been quiet for a while.
-    const releasesAfter = await waitForRelease(ctx, opsUrl, releasesBefore);
-    const after = await readAgentMemory(agent, 2);
+    let releases = releasesBefore;
+    /**
+     * One pass: `memoryEntries` more entries cached, then (the agent gives a burst's freed
+     * memory back once minting has been quiet for a while) its release, then a reading.
+     */
+    const agentProcess = agent;
+    const memoryPass = async (pass: number) => {
+      const mintStart = performance.now();
+      const cached = await addMemoryEntries(pass);
+      const mintSeconds = (performance.now() - mintStart) / 1000;
+      releases = await waitForRelease(ctx, opsUrl, releases);
+      return { cached, mintSeconds, memory: await readAgentMemory(agentProcess, pass + 2) };
+    };
+    const { cached: cachedAfter, mintSeconds, memory: after } = await memoryPass(0);
+    const releasesAfter = releases;
     const added = cachedAfter - cachedBefore;
     ctx.progress(
       `${cachedAfter} SVIDs cached after ${round(mintSeconds, 1)} s, ` +
@@ -608,12 +617,8 @@ async function runAgentBenchmark(ctx: BenchmarkContext) {
     // Two thousand more on the agent that has minted and holds the first: what each cached
     // SVID costs once the agent is warm (the first batch also paid one-off growth: JIT code,
     // grown hash tables, allocator arenas), read after each thousand.
-    const cachedSecond = await addMemoryEntries(1);
-    const releasesSecond = await waitForRelease(ctx, opsUrl, releasesAfter);
-    const second = await readAgentMemory(agent, 3);
-    const cachedThird = await addMemoryEntries(2);
-    await waitForRelease(ctx, opsUrl, releasesSecond);
-    const third = await readAgentMemory(agent, 4);
+    const { cached: cachedSecond, memory: second } = await memoryPass(1);
+    const { cached: cachedThird, memory: third } = await memoryPass(2);
     const addedSecond = cachedSecond - cachedAfter;
     const addedThird = cachedThird - cachedSecond;
     const addedWarm = cachedThird - cachedAfter;
